@@ -1,0 +1,87 @@
+# One target per thing a person does: run, demo, test, bench. Every target builds .venv from the
+# pinned requirements first, so a fresh machine needs only Python 3.11+, make and the MariaDB tools.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# sam build needs the Lambda runtime's Python on PATH; pyenv may hold it beside the default one.
+SAM_PYENV := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.' | tr '\n' ':' | sed 's/:$$//')
+
+.PHONY: help venv run demo test lint typecheck unit integration e2e fuzz validate openapi \
+        openapi-check bench build lock tools db-up clean
+
+help:
+	@echo "make run    - the whole system locally (API :8080, embedded AWS :5000)"
+	@echo "make demo   - the whole lifecycle, step by step, against a throwaway database"
+	@echo "make test   - everything CI runs: lint, types, unit, integration, e2e, fuzz, template"
+	@echo "make bench  - the benchmarks of docs/benchmarks.md, side by side"
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+# The tools the project needs from the machine, not from PyPI.
+tools:
+	@missing=""; for t in mariadb mariadb-dump mariadb-admin zstd gzip; do \
+	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	  if [ -n "$$missing" ]; then echo "missing:$$missing (apt-get install mariadb-client zstd)"; exit 1; fi
+
+# The MariaDB server the integration tests and the local stack talk to (127.0.0.1:3306).
+db-up: tools
+	@mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 || { \
+	  echo "starting MariaDB"; start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; \
+	  for i in $$(seq 1 30); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done; }
+	@mariadb-admin -h 127.0.0.1 -u root ping
+
+run: $(STAMP) db-up
+	$(BIN)/python -m devstack
+
+demo: $(STAMP) db-up
+	$(BIN)/python -m devstack.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP) db-up
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(STAMP) db-up
+	$(BIN)/pytest -q tests/e2e
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint --template template.yaml --region us-east-1
+
+openapi: $(STAMP)
+	$(BIN)/python -m platform_backup.api.openapi > docs/openapi.json
+
+openapi-check: $(STAMP)
+	@$(BIN)/python -m platform_backup.api.openapi | diff -u docs/openapi.json - \
+	  || { echo "docs/openapi.json is stale: run 'make openapi' and commit it"; exit 1; }
+
+test: lint typecheck openapi-check validate unit integration e2e
+
+bench: $(STAMP) db-up
+	$(BIN)/python -m bench
+
+build: $(STAMP)
+	PYENV_VERSION=$(SAM_PYENV) PATH=$(abspath $(BIN)):$$PATH $(BIN)/sam build --template template.yaml
+
+lock:
+	$(PYTHON) -m venv /tmp/pdb-lock && /tmp/pdb-lock/bin/pip install -q -r requirements-dev.in \
+	  && /tmp/pdb-lock/bin/pip freeze > requirements-dev.txt && rm -rf /tmp/pdb-lock
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""The backup plan of the platform database, with every rule of the product documentation.
+
+Field names are the API's (camelCase): the console and the CLI are written against them, and one
+set of names from the request to the record keeps the error paths (``policy.executionTime``) true.
+Pydantic checks types and single-field ranges; ``check_plan_rules`` checks the rules that span
+fields and names the field to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from platform_backup.errors import FieldError, ValidationFailed
+
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+_HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+# Names in the IANA database that are links or legacy aliases still resolve; we only refuse what
+# zoneinfo cannot load, so a console that sends "Asia/Calcutta" is not turned away.
+_ZONES = frozenset(available_timezones())
+
+
+class Cycle(str, Enum):
+    WEEKLY = "weekly"
+    DAILY = "daily"
+    HOURLY = "hourly"
+
+
+class PlanState(str, Enum):
+    ENABLED = "enabled"
+    PAUSED = "paused"
+
+
+def _hhmm(value: str | None) -> str | None:
+    if value is not None and not _HHMM.match(value):
+        raise ValueError(f"'{value}' is not a time of day: use HH:MM from 00:00 to 23:59")
+    return value
+
+
+def _zone(value: str) -> str:
+    if value not in _ZONES:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"'{value}' is not an IANA time zone: use a name such as 'UTC' or 'Asia/Shanghai'"
+            ) from None
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class Policy(_Model):
+    cycle: Cycle = Field(description="weekly, daily or hourly")
+    weekdays: list[Weekday] | None = Field(
+        default=None, description="weekly only: the days to run on, MON..SUN"
+    )
+    executionTime: Annotated[str | None, AfterValidator(_hhmm)] = Field(
+        default=None, description="weekly and daily: the time of day HH:MM, read in timezone"
+    )
+    startTime: AwareDatetime = Field(
+        description="an instant with an offset; the first run is the first match at or after it"
+    )
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(
+        default="UTC", description="IANA time zone the weekdays and times are read in"
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class LocalRetention(_Model):
+    mode: Literal["count", "days"]
+    value: int = Field(ge=1, le=100_000, description="copies to keep, or days to keep them")
+
+
+class RemoteRetention(_Model):
+    mode: Literal["permanent", "count", "days"]
+    value: int | None = Field(
+        default=None, ge=1, le=100_000, description="absent for permanent; >= 1 otherwise"
+    )
+
+
+class Retention(_Model):
+    local: LocalRetention
+    remote: RemoteRetention | None = Field(
+        default=None, description="required exactly when remoteSync is true"
+    )
+
+
+class PlanSpec(_Model):
+    """What a client sends to create or replace the plan."""
+
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=1024)
+    dataCenter: str | None = Field(default=None, max_length=128)
+    objectType: Literal["PlatformDatabase"] = "PlatformDatabase"
+    localStorageIds: list[str] = Field(
+        description="one or two local storages: the first is primary, the second its failover"
+    )
+    remoteSync: bool = False
+    remoteStorageId: str | None = None
+    policy: Policy
+    retention: Retention
+
+
+class Plan(PlanSpec):
+    """The stored plan as the API returns it."""
+
+    id: str
+    state: PlanState = PlanState.ENABLED
+    createdAt: datetime
+    updatedAt: datetime
+
+
+def check_plan_rules(spec: PlanSpec) -> None:
+    """The rules that span fields. Raises ValidationFailed naming every field to fix."""
+    errors: list[FieldError] = []
+    ids = spec.localStorageIds
+    if not 1 <= len(ids) <= 2:
+        errors.append(
+            FieldError(
+                "localStorageIds",
+                f"give one or two local storages (primary, then failover), not {len(ids)}",
+            )
+        )
+    elif len(set(ids)) != len(ids):
+        errors.append(FieldError("localStorageIds", "the failover must differ from the primary"))
+    if spec.remoteSync and not spec.remoteStorageId:
+        errors.append(FieldError("remoteStorageId", "required when remoteSync is true"))
+    if not spec.remoteSync and spec.remoteStorageId:
+        errors.append(
+            FieldError("remoteStorageId", "set remoteSync to true, or leave remoteStorageId out")
+        )
+    if spec.remoteSync and spec.retention.remote is None:
+        errors.append(FieldError("retention.remote", "required when remoteSync is true"))
+    if not spec.remoteSync and spec.retention.remote is not None:
+        errors.append(
+            FieldError("retention.remote", "only allowed when remoteSync is true: leave it out")
+        )
+    remote = spec.retention.remote
+    if remote is not None:
+        if remote.mode == "permanent" and remote.value is not None:
+            errors.append(FieldError("retention.remote.value", "leave it out for permanent"))
+        if remote.mode != "permanent" and remote.value is None:
+            errors.append(
+                FieldError("retention.remote.value", f"required for {remote.mode}: 1 or more")
+            )
+    policy = spec.policy
+    if policy.cycle == Cycle.WEEKLY.value:
+        if not policy.weekdays:
+            errors.append(
+                FieldError("policy.weekdays", "weekly needs one or more weekdays (MON..SUN)")
+            )
+        elif len(set(policy.weekdays)) != len(policy.weekdays):
+            errors.append(FieldError("policy.weekdays", "each weekday once"))
+    elif policy.weekdays:
+        errors.append(FieldError("policy.weekdays", f"only for weekly, not {policy.cycle}"))
+    if policy.cycle in (Cycle.WEEKLY.value, Cycle.DAILY.value) and policy.executionTime is None:
+        errors.append(
+            FieldError("policy.executionTime", f"{policy.cycle} needs an execution time HH:MM")
+        )
+    if policy.cycle == Cycle.HOURLY.value and policy.executionTime is not None:
+        errors.append(
+            FieldError(
+                "policy.executionTime",
+                "hourly runs at the start time's minute: leave executionTime out",
+            )
+        )
+    if errors:
+        raise ValidationFailed.of_many(errors)
