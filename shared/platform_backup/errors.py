@@ -64,4 +64,3 @@ class DependencyFailed(DomainError):
     """A service we depend on failed; the request changed nothing (503). Never for client input."""
 
     code = "DependencyFailed"
-

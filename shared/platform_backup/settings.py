@@ -41,6 +41,17 @@ class Settings(BaseModel):
         alias="EXECUTOR_FUNCTION_ARN",
     )
     scheduler_function_name: str = Field(default="pdb-scheduler", alias="SCHEDULER_FUNCTION_NAME")
+    restore_state_machine_arn: str = Field(
+        default="arn:aws:states:us-east-1:123456789012:stateMachine:pdb-restore",
+        alias="RESTORE_STATE_MACHINE_ARN",
+    )
+    # The default bus: the retention rule and any operator's own rules listen there.
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
+
+    # The two local buckets the template creates, so registering the default storages needs no
+    # lookup of generated bucket names.
+    primary_bucket: str = Field(default="pdb-primary", alias="PRIMARY_BUCKET")
+    fallback_bucket: str = Field(default="pdb-fallback", alias="FALLBACK_BUCKET")
 
     # Buckets the deployment's roles may reach (ARNs, '*' wildcards allowed). The local stack
     # allows any; a deployment lists exactly the buckets its IAM policies grant.
@@ -48,6 +59,9 @@ class Settings(BaseModel):
 
     db_secret_arn: str = Field(default="pdb-platform-db", alias="DB_SECRET_ARN")
     db_names: list[str] = Field(default=["zstack", "zstack_rest"], alias="PLATFORM_DB_NAMES")
+
+    # Pre-restore safety backups sit outside the plan's count; they age out after this many days.
+    safety_backup_retention_days: int = Field(default=7, ge=1, alias="SAFETY_BACKUP_RETENTION_DAYS")
 
     _split = field_validator("allowed_bucket_arns", "db_names", mode="before")(_csv)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -26,13 +26,13 @@ _HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _ZONES = frozenset(available_timezones())
 
 
-class Cycle(str, Enum):
+class Cycle(StrEnum):
     WEEKLY = "weekly"
     DAILY = "daily"
     HOURLY = "hourly"
 
 
-class PlanState(str, Enum):
+class PlanState(StrEnum):
     ENABLED = "enabled"
     PAUSED = "paused"
 
@@ -120,6 +120,7 @@ class Plan(PlanSpec):
     state: PlanState = PlanState.ENABLED
     createdAt: datetime
     updatedAt: datetime
+    revision: int = Field(default=1, description="increases with every change of the plan")
 
 
 def check_plan_rules(spec: PlanSpec) -> None:

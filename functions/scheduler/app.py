@@ -1,0 +1,33 @@
+"""Scheduler entry point: the only writer of the plan's EventBridge Scheduler schedules.
+
+Invoked synchronously by the API after each plan change (``{"action": "reconcile", "planId"}``)
+and hourly by an EventBridge rule, which reconciles every plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from platform_backup.errors import DomainError
+from platform_backup.observability import logger, tracer
+from platform_backup.wiring import container
+
+
+class ReconcileRequest(BaseModel):
+    action: str = "reconcile"
+    planId: str
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        if "planId" in event:
+            request = ReconcileRequest.model_validate(event)
+            return {"ok": True, "result": container().schedules.reconcile(request.planId)}
+        return {"ok": True, "result": container().schedules.reconcile_all()}
+    except DomainError as exc:
+        return {"ok": False, "error": exc.message}

@@ -1,0 +1,56 @@
+"""Invoking this service's own functions (the API asks the scheduler function to reconcile)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from platform_backup.adapters.aws import client
+from platform_backup.errors import DependencyFailed
+
+
+class FunctionInvoker:
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    def call(self, function: str, payload: dict[str, Any]) -> Any:
+        """Synchronous invoke; the function's own failure becomes DependencyFailed."""
+        try:
+            response = client("lambda", self._region).invoke(
+                FunctionName=function,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(payload).encode(),
+            )
+            body = response["Payload"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise DependencyFailed(f"function '{function}' could not be invoked") from exc
+        result = json.loads(body) if body else None
+        if response.get("FunctionError"):
+            kind = result.get("errorType", "Error") if isinstance(result, dict) else "Error"
+            raise DependencyFailed(f"function '{function}' failed ({kind})")
+        return result
+
+    def start(self, function: str, payload: dict[str, Any]) -> None:
+        """Asynchronous invoke (the function's async retry and failure destination apply)."""
+        try:
+            client("lambda", self._region).invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode()
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise DependencyFailed(f"function '{function}' could not be started") from exc
+
+
+class SchedulerFunctionSync:
+    """ScheduleSync through the scheduler function, which alone may write schedules."""
+
+    def __init__(self, invoker: FunctionInvoker, function_name: str) -> None:
+        self._invoker = invoker
+        self._function = function_name
+
+    def reconcile(self, plan_id: str) -> None:
+        result = self._invoker.call(self._function, {"action": "reconcile", "planId": plan_id})
+        if not isinstance(result, dict) or not result.get("ok"):
+            error = result.get("error") if isinstance(result, dict) else None
+            raise DependencyFailed(error or "the scheduler function did not reconcile the plan")

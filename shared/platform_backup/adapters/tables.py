@@ -1,0 +1,185 @@
+"""The DynamoDB tables, as pynamodb models: the only code that knows table layouts.
+
+Key schemas and indexes here must equal template.yaml's (tests/unit/test_tables.py checks it);
+table names come from the settings when ``bind_tables`` runs at cold start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from platform_backup.settings import Settings
+
+# Items listed "newest first" across all plans share this constant partition of the byTime index:
+# the service keeps one plan and its history, far below a partition's throughput.
+KIND_EXECUTION = "execution"
+KIND_BACKUP = "backup"
+KIND_RESTORE = "restore"
+
+
+class _Table(Model):
+    class Meta:
+        abstract = True
+        table_name = "unbound"
+        region = "us-east-1"
+
+
+class StorageItem(_Table):
+    class Meta(_Table.Meta):
+        abstract = False
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    bucket = UnicodeAttribute()
+    region = UnicodeAttribute()
+    prefix = UnicodeAttribute(default="")
+    capacityBytes = NumberAttribute()
+    # usedBytes and copyCount change only through atomic ADD updates (never read-modify-write).
+    usedBytes = NumberAttribute(default=0)
+    copyCount = NumberAttribute(default=0)
+    # How many plans reference this storage; plan writes change it in the same transaction, so a
+    # storage in use can never be deleted, even by a delete racing a plan write.
+    planRefs = NumberAttribute(default=0)
+    createdAt = UnicodeAttribute()
+
+
+class PlanItem(_Table):
+    class Meta(_Table.Meta):
+        abstract = False
+
+    id = UnicodeAttribute(hash_key=True)
+    spec = JSONAttribute()
+    state = UnicodeAttribute()
+    createdAt = UnicodeAttribute()
+    updatedAt = UnicodeAttribute()
+    revision = NumberAttribute(default=1)
+
+
+class LockItem(_Table):
+    """Uniqueness guards (``unique#PlatformDatabase``) and job leases (``lease#<plan>``)."""
+
+    class Meta(_Table.Meta):
+        abstract = False
+
+    lockId = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    ownerKind = UnicodeAttribute(null=True)
+    expiresAt = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+
+
+class _ByPlanExecutions(GlobalSecondaryIndex["ExecutionItem"]):
+    class Meta:
+        index_name = "byPlan"
+        projection = AllProjection()
+
+    planId = UnicodeAttribute(hash_key=True)
+    startedAt = UnicodeAttribute(range_key=True)
+
+
+class _ByTimeExecutions(GlobalSecondaryIndex["ExecutionItem"]):
+    class Meta:
+        index_name = "byTime"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    startedAt = UnicodeAttribute(range_key=True)
+
+
+class ExecutionItem(_Table):
+    class Meta(_Table.Meta):
+        abstract = False
+
+    id = UnicodeAttribute(hash_key=True)
+    planId = UnicodeAttribute()
+    kind = UnicodeAttribute(default=KIND_EXECUTION)
+    startedAt = UnicodeAttribute()
+    status = UnicodeAttribute()
+    body = JSONAttribute()
+    byPlan = _ByPlanExecutions()
+    byTime = _ByTimeExecutions()
+
+
+class _ByPlanBackups(GlobalSecondaryIndex["BackupItem"]):
+    class Meta:
+        index_name = "byPlan"
+        projection = AllProjection()
+
+    planId = UnicodeAttribute(hash_key=True)
+    createdAt = UnicodeAttribute(range_key=True)
+
+
+class _ByTimeBackups(GlobalSecondaryIndex["BackupItem"]):
+    class Meta:
+        index_name = "byTime"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    createdAt = UnicodeAttribute(range_key=True)
+
+
+class BackupItem(_Table):
+    class Meta(_Table.Meta):
+        abstract = False
+
+    id = UnicodeAttribute(hash_key=True)
+    planId = UnicodeAttribute()
+    kind = UnicodeAttribute(default=KIND_BACKUP)
+    createdAt = UnicodeAttribute()
+    status = UnicodeAttribute()
+    body = JSONAttribute()
+    byPlan = _ByPlanBackups()
+    byTime = _ByTimeBackups()
+
+
+class _ByTimeRestores(GlobalSecondaryIndex["RestoreItem"]):
+    class Meta:
+        index_name = "byTime"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    startedAt = UnicodeAttribute(range_key=True)
+
+
+class RestoreItem(_Table):
+    class Meta(_Table.Meta):
+        abstract = False
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default=KIND_RESTORE)
+    startedAt = UnicodeAttribute()
+    status = UnicodeAttribute()
+    body = JSONAttribute()
+    byTime = _ByTimeRestores()
+
+
+# Logical ID in template.yaml -> (model, Settings field holding its name).
+TABLES: dict[str, tuple[type[Model], str]] = {
+    "StoragesTable": (StorageItem, "storages_table"),
+    "PlansTable": (PlanItem, "plans_table"),
+    "LocksTable": (LockItem, "locks_table"),
+    "ExecutionsTable": (ExecutionItem, "executions_table"),
+    "BackupsTable": (BackupItem, "backups_table"),
+    "RestoresTable": (RestoreItem, "restores_table"),
+}
+
+
+def bind_tables(settings: Settings) -> None:
+    """Point every model at its table in this deployment (names and region from the settings).
+    The endpoint comes from botocore's standard AWS_ENDPOINT_URL, as for every other client."""
+    for model, field in TABLES.values():
+        meta: Any = model.Meta
+        name = getattr(settings, field)
+        if meta.table_name != name or meta.region != settings.region:
+            meta.table_name = name
+            meta.region = settings.region
+            model._connection = None  # a cached connection would keep the old table name

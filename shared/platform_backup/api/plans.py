@@ -1,0 +1,95 @@
+"""The backup plan."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from platform_backup.api.models import ItemList, NextRun, NextRuns, created, no_content, responses
+from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
+from platform_backup.domain.plan import Plan, PlanSpec, PlanState
+from platform_backup.wiring import container
+
+router = Router()
+
+
+@router.post(
+    "/v1/plans",
+    summary="Create the backup plan of the platform database",
+    responses=responses(201, Plan, 409, 422, 503),
+    tags=["plans"],
+)
+def create_plan(spec: Annotated[PlanSpec, Body()]) -> Response[Plan]:
+    return created(container().plans.create(spec))
+
+
+@router.get("/v1/plans", summary="List backup plans", responses=responses(200, ItemList[Plan]))
+def list_plans(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[Plan]:
+    page = container().plans.page(limit, nextToken)
+    return ItemList[Plan](items=page.items, nextToken=page.next_token)
+
+
+@router.get("/v1/plans/<plan_id>", summary="Show a plan", responses=responses(200, Plan, 404))
+def get_plan(plan_id: str) -> Plan:
+    return container().plans.get(plan_id)
+
+
+@router.put(
+    "/v1/plans/<plan_id>",
+    summary="Replace a plan (same body as create)",
+    responses=responses(200, Plan, 404, 409, 422, 503),
+)
+def replace_plan(plan_id: str, spec: Annotated[PlanSpec, Body()]) -> Plan:
+    return container().plans.replace(plan_id, spec)
+
+
+@router.delete(
+    "/v1/plans/<plan_id>",
+    summary="Delete a plan and its schedules; its backups stay",
+    responses=responses(204, None, 404, 409, 503),
+)
+def delete_plan(plan_id: str) -> Response[None]:
+    container().plans.delete(plan_id)
+    return no_content()
+
+
+@router.post(
+    "/v1/plans/<plan_id>/pause",
+    summary="Pause the plan's schedule",
+    responses=responses(200, Plan, 404, 409, 503),
+)
+def pause_plan(plan_id: str) -> Plan:
+    return container().plans.set_state(plan_id, PlanState.PAUSED)
+
+
+@router.post(
+    "/v1/plans/<plan_id>/resume",
+    summary="Resume the plan's schedule",
+    responses=responses(200, Plan, 404, 409, 503),
+)
+def resume_plan(plan_id: str) -> Plan:
+    return container().plans.set_state(plan_id, PlanState.ENABLED)
+
+
+@router.get(
+    "/v1/plans/<plan_id>/next-runs",
+    summary="The plan's next run times, in its timezone and in UTC",
+    responses=responses(200, NextRuns, 404),
+)
+def next_runs(
+    plan_id: str, count: Annotated[int, Query(ge=1, le=100, description="how many")] = 3
+) -> NextRuns:
+    runs = container().plans.next_runs(plan_id, count)
+    return NextRuns(
+        runs=[
+            NextRun(
+                local=run.isoformat(),
+                utc=run.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            )
+            for run in runs
+        ]
+    )

@@ -1,0 +1,67 @@
+"""Backup storages and the authorized quota."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from platform_backup.api.models import ItemList, created, no_content, responses
+from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
+from platform_backup.domain.storage import Quota, Storage, StoragePatch, StorageSpec
+from platform_backup.wiring import container
+
+router = Router()
+
+
+@router.post(
+    "/v1/storages",
+    summary="Register a backup storage",
+    responses=responses(201, Storage, 409, 422, 503),
+    tags=["storages"],
+)
+def create_storage(spec: Annotated[StorageSpec, Body()]) -> Response[Storage]:
+    return created(container().storages.create(spec))
+
+
+@router.get(
+    "/v1/storages", summary="List backup storages", responses=responses(200, ItemList[Storage])
+)
+def list_storages(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[Storage]:
+    page = container().storages.page(limit, nextToken)
+    return ItemList[Storage](items=page.items, nextToken=page.next_token)
+
+
+@router.get(
+    "/v1/storages/<storage_id>", summary="Show a storage", responses=responses(200, Storage, 404)
+)
+def get_storage(storage_id: str) -> Storage:
+    return container().storages.get(storage_id)
+
+
+@router.patch(
+    "/v1/storages/<storage_id>",
+    summary="Rename a storage or change its quota",
+    responses=responses(200, Storage, 404),
+)
+def patch_storage(storage_id: str, patch: Annotated[StoragePatch, Body()]) -> Storage:
+    return container().storages.update(storage_id, patch)
+
+
+@router.delete(
+    "/v1/storages/<storage_id>",
+    summary="Remove a storage no plan uses and that holds no backups",
+    responses=responses(204, None, 404, 409),
+)
+def delete_storage(storage_id: str) -> Response[None]:
+    container().storages.delete(storage_id)
+    return no_content()
+
+
+@router.get(
+    "/v1/quota", summary="Authorized, used and available bytes", responses=responses(200, Quota)
+)
+def get_quota() -> Quota:
+    return container().storages.quota()

@@ -1,0 +1,131 @@
+"""Use cases of the backup plan. Every change is written, then the plan's schedules are brought
+in line; if that fails, the plan is put back as it was and the request fails, so the plan and
+its schedules never disagree for longer than a request (the hourly reconcile repairs the rest)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from platform_backup.domain.plan import Plan, PlanSpec, PlanState, check_plan_rules
+from platform_backup.domain.schedule import next_runs
+from platform_backup.errors import DependencyFailed, FieldError, Unprocessable
+from platform_backup.observability import logger
+from platform_backup.services.ports import Page, ScheduleSync
+from platform_backup.services.repositories import PlanRepository, StorageRepository
+
+
+class PlanService:
+    def __init__(
+        self,
+        plans: PlanRepository,
+        storages: StorageRepository,
+        schedules: ScheduleSync,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._plans = plans
+        self._storages = storages
+        self._schedules = schedules
+        self._clock = clock
+
+    def _check_storages(self, spec: PlanSpec) -> None:
+        errors: list[FieldError] = []
+        for index, storage_id in enumerate(spec.localStorageIds):
+            storage = self._storages.find(storage_id)
+            field = f"localStorageIds.{index}"
+            if storage is None:
+                errors.append(FieldError(field, f"no storage '{storage_id}': register it first"))
+            elif storage.role != "local":
+                errors.append(FieldError(field, f"storage '{storage.name}' is not local"))
+        if spec.remoteSync and spec.remoteStorageId:
+            storage = self._storages.find(spec.remoteStorageId)
+            if storage is None:
+                errors.append(
+                    FieldError(
+                        "remoteStorageId",
+                        f"no storage '{spec.remoteStorageId}': register the remote storage first",
+                    )
+                )
+            elif storage.role != "remote":
+                errors.append(
+                    FieldError("remoteStorageId", f"storage '{storage.name}' is not remote")
+                )
+        if errors:
+            raise Unprocessable("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
+    def _validate(self, spec: PlanSpec) -> None:
+        check_plan_rules(spec)
+        self._check_storages(spec)
+
+    def _sync_or_undo(self, plan_id: str, undo: Callable[[], None]) -> None:
+        try:
+            self._schedules.reconcile(plan_id)
+        except DependencyFailed:
+            logger.exception("schedule sync failed; undoing the plan change", plan_id=plan_id)
+            undo()
+            try:
+                self._schedules.reconcile(plan_id)
+            except DependencyFailed:
+                logger.exception("schedule still out of line; the reconcile will repair it")
+            raise
+
+    def create(self, spec: PlanSpec) -> Plan:
+        self._validate(spec)
+        now = self._clock()
+        plan = Plan(
+            id=uuid.uuid4().hex,
+            state=PlanState.ENABLED,
+            createdAt=now,
+            updatedAt=now,
+            **spec.model_dump(),
+        )
+        self._plans.create(plan)
+        self._sync_or_undo(plan.id, lambda: self._plans.delete(plan))
+        return plan
+
+    def get(self, plan_id: str) -> Plan:
+        return self._plans.get(plan_id)
+
+    def page(self, limit: int, token: str | None) -> Page[Plan]:
+        return self._plans.page(limit, token)
+
+    def _change(self, old: Plan, new: Plan) -> Plan:
+        self._plans.replace(old, new)
+        undo = old.model_copy(update={"revision": new.revision + 1, "updatedAt": self._clock()})
+        self._sync_or_undo(new.id, lambda: self._plans.replace(new, undo))
+        return new
+
+    def replace(self, plan_id: str, spec: PlanSpec) -> Plan:
+        old = self._plans.get(plan_id)
+        self._validate(spec)
+        new = Plan(
+            id=old.id,
+            state=old.state,
+            createdAt=old.createdAt,
+            updatedAt=self._clock(),
+            revision=old.revision + 1,
+            **spec.model_dump(),
+        )
+        return self._change(old, new)
+
+    def set_state(self, plan_id: str, state: PlanState) -> Plan:
+        old = self._plans.get(plan_id)
+        if old.state == state.value:
+            return old
+        new = old.model_copy(
+            update={"state": state.value, "updatedAt": self._clock(), "revision": old.revision + 1}
+        )
+        return self._change(old, new)
+
+    def delete(self, plan_id: str) -> None:
+        """Removes the plan and its schedules; its backups stay listed and restorable."""
+        plan = self._plans.get(plan_id)
+        self._plans.delete(plan)
+        self._sync_or_undo(plan_id, lambda: self._plans.create(plan))
+
+    def next_runs(self, plan_id: str, count: int) -> list[datetime]:
+        plan = self._plans.get(plan_id)
+        if plan.state == PlanState.PAUSED.value:
+            return []  # a paused plan runs nothing until it is resumed
+        return next_runs(plan.policy, self._clock(), count)

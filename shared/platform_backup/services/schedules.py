@@ -1,0 +1,111 @@
+"""The plan's EventBridge Scheduler schedule, derived from the plan and nothing else.
+
+The scheduler function owns these writes: the API invokes it after each plan change, and an
+hourly run reconciles every plan (and removes schedules whose plan is gone).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from platform_backup.domain.plan import Plan, PlanState
+from platform_backup.domain.schedule import build_cron, schedule_start_date
+from platform_backup.observability import logger
+from platform_backup.services.repositories import PlanRepository
+
+SCHEDULE_PREFIX = "pdb-plan-"
+# The scheduler retries a failed invoke; the executor keeps one execution per scheduled time, so
+# a retried delivery can never make a second backup. Past an hour the run is stale: the next cycle
+# takes over, and the event goes to the dead-letter queue for the operator to see.
+MAX_RETRY_ATTEMPTS = 3
+MAX_EVENT_AGE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    group: str
+    expression: str
+    timezone: str
+    start_date: datetime | None
+    enabled: bool
+    target_arn: str
+    role_arn: str
+    dead_letter_arn: str
+    input: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ScheduleTargets:
+    group: str
+    executor_arn: str
+    role_arn: str
+    dead_letter_arn: str
+
+
+def schedule_name(plan_id: str) -> str:
+    return f"{SCHEDULE_PREFIX}{plan_id}"
+
+
+def desired_schedule(plan: Plan, targets: ScheduleTargets, now: datetime) -> ScheduleSpec:
+    return ScheduleSpec(
+        name=schedule_name(plan.id),
+        group=targets.group,
+        expression=build_cron(plan.policy),
+        timezone=plan.policy.timezone,
+        start_date=schedule_start_date(plan.policy, now),
+        enabled=plan.state == PlanState.ENABLED.value,
+        target_arn=targets.executor_arn,
+        role_arn=targets.role_arn,
+        dead_letter_arn=targets.dead_letter_arn,
+        input=json.dumps(
+            {"planId": plan.id, "scheduledTime": "<aws.scheduler.scheduled-time>"},
+            separators=(",", ":"),
+        ),
+        description=f"Backup plan '{plan.name}' of the platform database",
+    )
+
+
+class SchedulerGateway(Protocol):
+    def upsert(self, spec: ScheduleSpec) -> None: ...
+    def delete(self, group: str, name: str) -> None: ...
+    def names(self, group: str, prefix: str) -> list[str]: ...
+
+
+class ScheduleReconciler:
+    def __init__(
+        self,
+        plans: PlanRepository,
+        gateway: SchedulerGateway,
+        targets: ScheduleTargets,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._plans = plans
+        self._gateway = gateway
+        self._targets = targets
+        self._clock = clock
+
+    def reconcile(self, plan_id: str) -> str:
+        """Brings one plan's schedule in line with the stored plan. Returns what it did."""
+        plan = self._plans.find(plan_id)
+        if plan is None:
+            self._gateway.delete(self._targets.group, schedule_name(plan_id))
+            return "deleted"
+        self._gateway.upsert(desired_schedule(plan, self._targets, self._clock()))
+        return "enabled" if plan.state == PlanState.ENABLED.value else "disabled"
+
+    def reconcile_all(self) -> dict[str, str]:
+        plans = {plan.id: plan for plan in self._plans.all()}
+        done = {plan_id: self.reconcile(plan_id) for plan_id in plans}
+        for name in self._gateway.names(self._targets.group, SCHEDULE_PREFIX):
+            plan_id = name.removeprefix(SCHEDULE_PREFIX)
+            if plan_id not in plans:
+                logger.warning("removing the schedule of a plan that is gone", schedule=name)
+                self._gateway.delete(self._targets.group, name)
+                done[plan_id] = "deleted"
+        return done

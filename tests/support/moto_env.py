@@ -1,0 +1,83 @@
+"""An in-process embedded AWS for unit tests: moto's mock with the system's tables, buckets,
+schedule group and functions, the functions run by the local stack's one invoker."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from devstack.functions import default_functions
+from devstack.invoker import Invoker
+from platform_backup.adapters import aws as aws_clients
+from platform_backup.adapters.tables import TABLES, bind_tables
+from platform_backup.settings import Settings, get_settings
+from platform_backup.wiring import container
+
+REGION = "us-east-1"
+LOCAL_BUCKETS = ("pdb-primary", "pdb-fallback")
+REMOTE_BUCKET = "pdb-remote"
+
+
+@dataclass
+class MotoEnv:
+    settings: Settings
+    invoker: Invoker
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+
+def _dummy_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def _reset_caches() -> None:
+    get_settings.cache_clear()
+    container.cache_clear()
+    aws_clients.client.cache_clear()
+
+
+@contextmanager
+def moto_env() -> Iterator[MotoEnv]:
+    with mock_aws():
+        _reset_caches()
+        settings = get_settings()
+        bind_tables(settings)
+        for model, _field in TABLES.values():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (*LOCAL_BUCKETS, REMOTE_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        boto3.client("scheduler", region_name=REGION).create_schedule_group(
+            Name=settings.schedule_group
+        )
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="pdb-test-lambda", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        functions = default_functions(settings)
+        lam = boto3.client("lambda", region_name=REGION)
+        for name in functions:
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="app.lambda_handler",
+                Code={"ZipFile": _dummy_zip()},
+            )
+        invoker = Invoker(functions, REGION)
+        invoker.install()
+        try:
+            yield MotoEnv(settings=settings, invoker=invoker)
+        finally:
+            invoker.uninstall()
+            _reset_caches()
