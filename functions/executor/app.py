@@ -1,19 +1,39 @@
-"""Executor entry point (scheduled runs and "back up now").
-
-Until the backup pipeline is wired in, it records nothing and only logs that it was invoked, so
-the schedules built from the plan can be seen firing end to end.
-"""
+"""Executor entry point: a scheduled run (``{planId, scheduledTime}`` from the plan's schedule)
+or a run-now started by the API (``{planId, executionId}``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
-from platform_backup.observability import logger
+from platform_backup.errors import ValidationFailed
+from platform_backup.observability import logger, metrics, tracer
+from platform_backup.services.backups import Deadline
+from platform_backup.wiring import container
 
 
-@logger.inject_lambda_context(log_event=True)
+class ExecutorEvent(BaseModel):
+    planId: str
+    scheduledTime: object = None
+    executionId: str | None = None
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.info("executor invoked", plan_id=event.get("planId"))
-    return {"invoked": True}
+    request = ExecutorEvent.model_validate(event)
+    deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
+    runner = container().backups
+    try:
+        if request.executionId is not None:
+            execution = runner.run_started(request.executionId, deadline)
+        else:
+            execution = runner.run_scheduled(request.planId, request.scheduledTime, deadline)
+    except ValidationFailed as exc:
+        # Refused, never deduplicated: there is no scheduled time to make an execution of.
+        logger.error("event refused", reason=exc.message)
+        return {"refused": exc.message}
+    return {"executionId": execution.id, "status": execution.status}

@@ -6,12 +6,29 @@ from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
 from platform_backup.adapters.buckets import S3BucketProbe
-from platform_backup.adapters.functions import FunctionInvoker, SchedulerFunctionSync
+from platform_backup.adapters.dump_engine import MariaDbDumpEngine
+from platform_backup.adapters.events import EventBridgePublisher
+from platform_backup.adapters.execution_repo import (
+    DynamoBackupRepository,
+    DynamoExecutionRepository,
+)
+from platform_backup.adapters.functions import (
+    ExecutorLauncher,
+    FunctionInvoker,
+    SchedulerFunctionSync,
+)
+from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.pending_remote import DynamoPendingRemote
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.adapters.replication import S3Replicator
+from platform_backup.adapters.s3_objects import S3Objects
 from platform_backup.adapters.scheduler import EventBridgeScheduler
+from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.adapters.tables import bind_tables
+from platform_backup.services.backups import BackupRunner
 from platform_backup.services.plans import PlanService
+from platform_backup.services.retention import RetentionService
 from platform_backup.services.schedules import ScheduleReconciler, ScheduleTargets
 from platform_backup.services.storages import StorageService
 from platform_backup.settings import Settings, get_settings
@@ -59,6 +76,37 @@ class Container:
         )
         return ScheduleReconciler(
             self.plan_repo, EventBridgeScheduler(self.settings.region), targets, utcnow
+        )
+
+    @cached_property
+    def backups(self) -> BackupRunner:
+        settings = self.settings
+        engine = MariaDbDumpEngine(lambda: read_db_secret(settings.db_secret_arn, settings.region))
+        return BackupRunner(
+            plans=self.plan_repo,
+            storages=self.storage_repo,
+            executions=DynamoExecutionRepository(),
+            backups=DynamoBackupRepository(),
+            stored=DynamoBackupRepository(),
+            leases=DynamoLeases(),
+            engine=engine,
+            replicator=S3Replicator(),
+            pending=DynamoPendingRemote(),
+            events=EventBridgePublisher(settings.region, settings.event_bus_name),
+            launcher=ExecutorLauncher(self.invoker, settings.executor_function_arn),
+            databases=list(settings.db_names),
+            clock=utcnow,
+        )
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        return RetentionService(
+            plans=self.plan_repo,
+            backups=DynamoBackupRepository(),
+            objects=S3Objects(),
+            clock=utcnow,
+            safety_days=self.settings.safety_backup_retention_days,
+            default_region=self.settings.region,
         )
 
 

@@ -10,7 +10,14 @@ import boto3
 from botocore.config import Config
 
 # Standard retry mode: exponential backoff with jitter on throttling and 5xx, bounded attempts.
-_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5)
+# Downloads are verified against the SHA-256 recorded for the whole backup, which is stronger
+# than S3's per-response checksums (composite for multipart objects, so not comparable across
+# copies with other part sizes); those are checked only where a call asks for them.
+_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"},
+    connect_timeout=5,
+    response_checksum_validation="when_required",
+)
 
 
 @lru_cache(maxsize=32)

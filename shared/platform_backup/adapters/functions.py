@@ -54,3 +54,14 @@ class SchedulerFunctionSync:
         if not isinstance(result, dict) or not result.get("ok"):
             error = result.get("error") if isinstance(result, dict) else None
             raise DependencyFailed(error or "the scheduler function did not reconcile the plan")
+
+
+class ExecutorLauncher:
+    """Starts the executor asynchronously (its async retries are 0: a run is never repeated)."""
+
+    def __init__(self, invoker: FunctionInvoker, function: str) -> None:
+        self._invoker = invoker
+        self._function = function
+
+    def start_backup(self, payload: dict[str, object]) -> None:
+        self._invoker.start(self._function, dict(payload))

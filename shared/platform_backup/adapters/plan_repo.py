@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from platform_backup.adapters.keys import usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import LockItem, PlanItem, StorageItem
 from platform_backup.domain.plan import Plan, PlanSpec
@@ -103,6 +104,8 @@ class DynamoPlanRepository:
             return None
 
     def get(self, plan_id: str) -> Plan:
+        if not usable_id(plan_id):
+            raise NotFound(f"plan '{plan_id[:64]}' does not exist")
         try:
             return _to_domain(PlanItem.get(plan_id, consistent_read=True))
         except DoesNotExist:

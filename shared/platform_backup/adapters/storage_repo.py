@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
+from platform_backup.adapters.keys import usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import StorageItem
 from platform_backup.domain.storage import Storage, StoragePatch
@@ -53,6 +54,8 @@ class DynamoStorageRepository:
             raise Conflict(f"storage '{storage.id}' exists already") from exc
 
     def get(self, storage_id: str) -> Storage:
+        if not usable_id(storage_id):
+            raise NotFound(f"storage '{storage_id[:64]}' does not exist")
         try:
             return _to_domain(StorageItem.get(storage_id, consistent_read=True))
         except DoesNotExist:
@@ -78,7 +81,7 @@ class DynamoStorageRepository:
             actions.append(StorageItem.name.set(patch.name))
         if patch.capacityBytes is not None:
             actions.append(StorageItem.capacityBytes.set(patch.capacityBytes))
-        if not actions:
+        if not actions or not usable_id(storage_id):
             return self.get(storage_id)
         item = StorageItem(id=storage_id)
         try:

@@ -12,6 +12,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -65,16 +66,18 @@ class PlanItem(_Table):
 
 
 class LockItem(_Table):
-    """Uniqueness guards (``unique#PlatformDatabase``) and job leases (``lease#<plan>``)."""
+    """Uniqueness guards (``unique#PlatformDatabase``), job leases (``lease#<plan>``) and the
+    plan's backups still missing their remote copy (``remote-pending#<plan>``)."""
 
     class Meta(_Table.Meta):
         abstract = False
 
     lockId = UnicodeAttribute(hash_key=True)
-    owner = UnicodeAttribute()
+    owner = UnicodeAttribute(null=True)
     ownerKind = UnicodeAttribute(null=True)
     expiresAt = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    members = UnicodeSetAttribute(null=True)
 
 
 class _ByPlanExecutions(GlobalSecondaryIndex["ExecutionItem"]):

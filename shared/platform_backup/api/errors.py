@@ -61,6 +61,7 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def register(app: APIGatewayRestResolver) -> None:
+
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response:
         details = [FieldError(_field(tuple(e.get("loc", ()))), _message(e)) for e in exc.errors()]

@@ -43,12 +43,13 @@ _ERROR_TEXT = {
     400: "The request is malformed or breaks a rule; details name the fields",
     404: "No such resource",
     409: "Conflicts with the current state",
+    415: "The body is not JSON",
     422: "Refers to something that cannot be used",
     503: "A service the API depends on failed; nothing was changed",
 }
 
 
-def responses(status: int, model: Any, *errors: int) -> dict[int, Any]:
+def responses(status: int, model: Any, *errors: int, body: bool = False) -> dict[int, Any]:
     """OpenAPI responses of a route: its success and the errors it can answer, all in the
     contract's error shape (the generated document must describe every answer truthfully)."""
     declared: dict[int, Any] = {}
@@ -59,7 +60,7 @@ def responses(status: int, model: Any, *errors: int) -> dict[int, Any]:
             "description": "Success",
             "content": {"application/json": {"model": model}},
         }
-    for code in (400, *errors):
+    for code in (400, *((415,) if body else ()), *errors):
         declared[code] = {
             "description": _ERROR_TEXT[code],
             "content": {"application/json": {"model": ErrorResponse}},

@@ -20,7 +20,7 @@ router = Router()
 @router.post(
     "/v1/plans",
     summary="Create the backup plan of the platform database",
-    responses=responses(201, Plan, 409, 422, 503),
+    responses=responses(201, Plan, 409, 422, 503, body=True),
     tags=["plans"],
 )
 def create_plan(spec: Annotated[PlanSpec, Body()]) -> Response[Plan]:
@@ -41,7 +41,7 @@ def get_plan(plan_id: str) -> Plan:
 @router.put(
     "/v1/plans/<plan_id>",
     summary="Replace a plan (same body as create)",
-    responses=responses(200, Plan, 404, 409, 422, 503),
+    responses=responses(200, Plan, 404, 409, 422, 503, body=True),
 )
 def replace_plan(plan_id: str, spec: Annotated[PlanSpec, Body()]) -> Plan:
     return container().plans.replace(plan_id, spec)

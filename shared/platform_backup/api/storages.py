@@ -19,7 +19,7 @@ router = Router()
 @router.post(
     "/v1/storages",
     summary="Register a backup storage",
-    responses=responses(201, Storage, 409, 422, 503),
+    responses=responses(201, Storage, 409, 422, 503, body=True),
     tags=["storages"],
 )
 def create_storage(spec: Annotated[StorageSpec, Body()]) -> Response[Storage]:
@@ -35,7 +35,9 @@ def list_storages(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> 
 
 
 @router.get(
-    "/v1/storages/<storage_id>", summary="Show a storage", responses=responses(200, Storage, 404)
+    "/v1/storages/<storage_id>",
+    summary="Show a storage",
+    responses=responses(200, Storage, 404),
 )
 def get_storage(storage_id: str) -> Storage:
     return container().storages.get(storage_id)
@@ -44,7 +46,7 @@ def get_storage(storage_id: str) -> Storage:
 @router.patch(
     "/v1/storages/<storage_id>",
     summary="Rename a storage or change its quota",
-    responses=responses(200, Storage, 404),
+    responses=responses(200, Storage, 404, body=True),
 )
 def patch_storage(storage_id: str, patch: Annotated[StoragePatch, Body()]) -> Storage:
     return container().storages.update(storage_id, patch)

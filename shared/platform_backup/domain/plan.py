@@ -26,6 +26,9 @@ _HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _ZONES = frozenset(available_timezones())
 
 
+StorageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
 class Cycle(StrEnum):
     WEEKLY = "weekly"
     DAILY = "daily"
@@ -104,11 +107,11 @@ class PlanSpec(_Model):
     description: str = Field(default="", max_length=1024)
     dataCenter: str | None = Field(default=None, max_length=128)
     objectType: Literal["PlatformDatabase"] = "PlatformDatabase"
-    localStorageIds: list[str] = Field(
+    localStorageIds: list[StorageId] = Field(
         description="one or two local storages: the first is primary, the second its failover"
     )
     remoteSync: bool = False
-    remoteStorageId: str | None = None
+    remoteStorageId: StorageId | None = None
     policy: Policy
     retention: Retention
 

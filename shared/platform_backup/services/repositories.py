@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
+from platform_backup.domain.execution import Backup, Execution
 from platform_backup.domain.plan import Plan
+from platform_backup.domain.retention import RetentionCursor
 from platform_backup.domain.storage import Storage, StoragePatch
 from platform_backup.services.ports import Page
 
@@ -28,3 +33,71 @@ class PlanRepository(Protocol):
     def all(self) -> list[Plan]: ...
     def replace(self, old: Plan, new: Plan) -> None: ...
     def delete(self, plan: Plan) -> None: ...
+
+
+class ExecutionWriteRefused(Exception):
+    """The execution exists already (create) or is final already (update)."""
+
+
+class ExecutionRepository(Protocol):
+    def create(self, execution: Execution) -> None: ...
+    def update(self, execution: Execution) -> None: ...
+    def get(self, execution_id: str) -> Execution: ...
+    def find(self, execution_id: str) -> Execution | None: ...
+    def page(
+        self, plan_id: str | None, status: str | None, limit: int, token: str | None
+    ) -> Page[Execution]: ...
+
+
+class BackupRepository(Protocol):
+    def create(self, backup: Backup) -> None: ...
+    def get(self, backup_id: str) -> Backup: ...
+    def find(self, backup_id: str) -> Backup | None: ...
+    def latest(self, plan_id: str) -> Backup | None: ...
+    def page(self, plan_id: str | None, limit: int, token: str | None) -> Page[Backup]: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Stored(Generic[T]):
+    """A record as read, with the version a conditional write of it compares against."""
+
+    value: T
+    version: object
+
+
+@dataclass(frozen=True)
+class BackupBatch:
+    backups: list[Stored[Backup]]
+    items_read: int
+
+
+@dataclass(frozen=True)
+class UsageChange:
+    storage_id: str
+    delta_bytes: int
+    delta_copies: int
+
+
+class PrunableBackups(Protocol):
+    """What retention and deletes by hand need: reads by plan and time through the index, and
+    writes that succeed only on the version read (None / False when another writer came first;
+    otherwise the record as now stored)."""
+
+    def read_range(
+        self, plan_id: str, lower: datetime | None, upper: datetime | None
+    ) -> BackupBatch: ...
+    def read_ids(self, backup_ids: Sequence[str]) -> BackupBatch: ...
+    def find_stored(self, backup_id: str) -> Stored[Backup] | None: ...
+    def newest_with_copy(self, plan_id: str) -> Backup | None: ...
+    def claim(
+        self, current: Stored[Backup], claimed: Backup, usage: Sequence[UsageChange]
+    ) -> Stored[Backup] | None: ...
+    def replace(self, current: Stored[Backup], new: Backup) -> Stored[Backup] | None: ...
+    def remove(self, current: Stored[Backup]) -> bool: ...
+    def read_cursor(self, plan_id: str) -> Stored[RetentionCursor] | None: ...
+    def write_cursor(
+        self, plan_id: str, cursor: RetentionCursor, current: Stored[RetentionCursor] | None
+    ) -> bool: ...

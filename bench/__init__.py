@@ -1,0 +1,1 @@
+"""``make bench``: the backup pipeline against what a user would run instead."""

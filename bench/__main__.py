@@ -1,0 +1,221 @@
+"""``make bench``: in one run, on the same data, into the same local S3 (a moto server in this
+process), the times of the dump tool alone (the floor), the classic cron script (gzip), the same
+script with zstd, and the executor's pipeline; then the pipeline's peak memory at 1x and 3x data.
+
+Environment: BENCH_ROWS (resource rows of the 1x database, default 3000000; the 3x database has
+three times as many), BENCH_DB (name prefix, default "bench"; the row count is appended),
+MARIADB_OPTS (client options, default "-h 127.0.0.1 -u root"), BENCH_SKIP_3X=1 to skip the 3x
+database (it takes a while to build).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from platform_backup.adapters.dump_pipeline import DUMP_OPTIONS
+
+MAKE_DB = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make-bench-db.sh"
+BUCKET = "pdb-bench"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss: int
+    stdout: str
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants, now."""
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Wall time and peak resident memory (sampled every 20 ms, the whole process tree)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {shlex.join(argv)}")
+    return Measured(seconds, peak, out.decode())
+
+
+def mariadb_opts() -> list[str]:
+    return shlex.split(os.environ.get("MARIADB_OPTS", "-h 127.0.0.1 -u root"))
+
+
+def ensure_db(name: str, rows: int) -> None:
+    """Builds the benchmark database unless one with exactly ``rows`` resource rows exists."""
+    probe = subprocess.run(
+        ["mariadb", *mariadb_opts(), "-N", "-B", "-e", f"SELECT COUNT(*) FROM `{name}`.ResourceVO"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode == 0 and probe.stdout.strip() == str(rows).encode():
+        print(f"reusing `{name}` ({rows} resource rows)")
+        return
+    print(f"building `{name}` ({rows} resource rows) ...", flush=True)
+    env = {**os.environ, "MARIADB_OPTS": shlex.join(mariadb_opts())}
+    subprocess.run(["bash", str(MAKE_DB), str(rows), name], check=True, env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def upload_command(endpoint: str, key: str) -> tuple[str, str]:
+    """The scripts' upload step (shell text) and its label."""
+    aws = shutil.which("aws") or next(
+        (p for p in ("/root/.pyenv/shims/aws",) if Path(p).exists()), None
+    )
+    if aws:
+        command = [aws, "--endpoint-url", endpoint, "s3", "cp", "-", f"s3://{BUCKET}/{key}"]
+        return shlex.join(command), "aws s3 cp -"
+    # Without the AWS CLI, the closest equivalent: boto3's streaming upload_fileobj from stdin.
+    code = "import sys,boto3; boto3.client('s3').upload_fileobj(sys.stdin.buffer, *sys.argv[1:])"
+    command = [sys.executable, "-c", code, BUCKET, key]
+    return shlex.join(command), "boto3 upload_fileobj(stdin), as no aws CLI was found"
+
+
+def connection_args() -> list[str]:
+    opts, args = mariadb_opts(), []
+    for flag, name in (("-h", "--host"), ("-P", "--port"), ("-u", "--user")):
+        if flag in opts:
+            args += [name, opts[opts.index(flag) + 1]]
+    return args
+
+
+def run_pipeline(db: str, key: str, env: dict[str, str]) -> tuple[Measured, dict[str, Any]]:
+    argv = [sys.executable, "-m", "bench.pipeline_run", *connection_args()]
+    measured = measure([*argv, "--bucket", BUCKET, "--key", key, db], env)
+    return measured, json.loads(measured.stdout)
+
+
+def mib(size: int) -> str:
+    return f"{size / (1 << 20):7.1f} MiB"
+
+
+def main() -> None:
+    rows = int(os.environ.get("BENCH_ROWS", "3000000"))
+    skip_3x = os.environ.get("BENCH_SKIP_3X") == "1"
+    # Named by size, so that one database can serve as another run's 3x.
+    prefix = os.environ.get("BENCH_DB", "bench")
+    db, db_3x = f"{prefix}_{rows}", f"{prefix}_{rows * 3}"
+    ensure_db(db, rows)
+    if not skip_3x:
+        ensure_db(db_3x, rows * 3)
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    os.environ.update({k: env[k] for k in env if k.startswith("AWS_")})
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    try:
+        dump = shlex.join(["mariadb-dump", *mariadb_opts(), *DUMP_OPTIONS, "--databases", db])
+        upload_label = upload_command(endpoint, "")[1]
+
+        def script(compress: str, key: str) -> list[str]:
+            upload = upload_command(endpoint, key)[0]
+            return ["bash", "-o", "pipefail", "-c", f"{dump} | {compress} | {upload}"]
+
+        print(f"dump options (floor, scripts and pipeline alike): {shlex.join(DUMP_OPTIONS)}")
+        print(f"upload in the scripts: {upload_label}; S3: moto server at {endpoint}\n", flush=True)
+
+        results: dict[str, Measured] = {}
+        results["floor"] = measure(["bash", "-o", "pipefail", "-c", f"{dump} > /dev/null"])
+        results["classic"] = measure(script("gzip -6", "classic.sql.gz"), env)
+        results["zstd script"] = measure(script("zstd -3 -q", "script.sql.zst"), env)
+        results["pipeline"], report = run_pipeline(db, "pipeline.sql.zst", env)
+
+        labels = {
+            "floor": "floor: mariadb-dump > /dev/null",
+            "classic": "classic: mariadb-dump | gzip -6 | upload",
+            "zstd script": "script: mariadb-dump | zstd -3 | upload",
+            "pipeline": "executor pipeline (dump->zstd->sha256->multipart)",
+        }
+        print(f"data: `{db}`, {rows} resource rows, {report['rawBytes'] / 1e9:.2f} GB of SQL,")
+        print(f"      pipeline object {report['compressedBytes'] / 1e6:.0f} MB\n")
+        for name, m in results.items():
+            print(f"{labels[name]:52s} {m.seconds:7.2f} s   peak {mib(m.peak_rss)}")
+        ours = results["pipeline"].seconds
+        ratios = [
+            ("pipeline / floor", ours / results["floor"].seconds, "<= 1.25", 1.25, True),
+            ("classic / pipeline", results["classic"].seconds / ours, ">= 2.0", 2.0, False),
+            (
+                "zstd script / pipeline",
+                results["zstd script"].seconds / ours,
+                ">= 1.25",
+                1.25,
+                False,
+            ),
+        ]
+        print()
+        for label, value, target, bound, at_most in ratios:
+            met = value <= bound if at_most else value >= bound
+            print(f"{label:24s} {value:5.2f}x  (target {target}: {'met' if met else 'MISSED'})")
+
+        if not skip_3x:
+            big, big_report = run_pipeline(db_3x, "pipeline-3x.sql.zst", env)
+            small = results["pipeline"].peak_rss
+            growth = big.peak_rss / small
+            print(
+                f"\npipeline peak memory (process tree): 1x {mib(small)},"
+                f" 3x {mib(big.peak_rss)} ({big_report['rawBytes'] / 1e9:.2f} GB of SQL,"
+                f" {big.seconds:.1f} s)"
+            )
+            verdict = "met" if growth <= 1.2 else "MISSED"
+            print(f"3x / 1x peak memory      {growth:5.2f}x  (target <= 1.20: {verdict})")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""`run` and `executions`: backing up now, and what each run did or is doing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli.client import ApiClient, CliError, api, segment
+from cli.plans import plan_id_of
+from cli.render import (
+    Column,
+    JsonFlag,
+    Limit,
+    NextToken,
+    console,
+    emit_json,
+    fields,
+    moment,
+    print_page,
+    say,
+    size,
+    warn,
+)
+from cli.watch import Gauge, Interval, follow
+
+app = typer.Typer(help="Backup runs: scheduled, manual, and before restores.", no_args_is_help=True)
+
+COLUMNS: list[Column] = [
+    ("ID", lambda e: e["id"]),
+    ("Trigger", lambda e: e.get("trigger")),
+    ("Status", lambda e: e.get("status")),
+    ("Phase", lambda e: e.get("phase")),
+    ("Started", lambda e: moment(e.get("startedAt"))),
+    ("Finished", lambda e: moment(e.get("finishedAt"))),
+    ("Dumped", lambda e: size((e.get("progress") or {}).get("bytesDumped"))),
+    ("Backup", lambda e: e.get("backupId")),
+]
+ExecutionRef = Annotated[
+    str | None,
+    typer.Argument(help="The execution's id (default: the newest).", show_default=False),
+]
+PlanOpt = Annotated[str | None, typer.Option("--plan", help="The plan's id (default: the only).")]
+
+
+def gauge(execution: dict[str, Any]) -> Gauge:
+    progress = execution.get("progress") or {}
+    done, total = progress.get("tablesDone", 0), progress.get("tablesTotal", 0)
+    return Gauge(
+        phase=str(execution.get("phase", "")),
+        percent=float(progress.get("percent") or 0.0),
+        detail=f"{size(progress.get('bytesDumped', 0))}  tables {done}/{total}",
+        eta_seconds=progress.get("etaSeconds"),
+    )
+
+
+def outcome(execution: dict[str, Any]) -> str:
+    status = execution.get("status")
+    if status == "succeeded":
+        progress = execution.get("progress") or {}
+        return (
+            f"succeeded: backup {execution.get('backupId')} "
+            f"({size(progress.get('bytesDumped'))} dumped) on storage {execution.get('storageId')}"
+        )
+    if status == "skipped":
+        return f"skipped: {execution.get('reason') or execution.get('error')}"
+    return f"{status}: {execution.get('error')}"
+
+
+def finish(execution: dict[str, Any], as_json: bool) -> None:
+    """Reports how the run ended; only a run that did everything exits 0."""
+    if execution.get("failoverReason"):
+        warn(f"failover: {execution['failoverReason']}")
+    if as_json:
+        emit_json(execution)
+    else:
+        say(outcome(execution))
+    if execution.get("status") != "succeeded":
+        raise typer.Exit(1)
+
+
+def watch_execution(
+    client: ApiClient, execution_id: str, interval: float, as_json: bool = False
+) -> None:
+    final = follow(client, f"/v1/executions/{segment(execution_id)}", gauge, interval)
+    finish(final, as_json)
+
+
+def run(
+    ctx: typer.Context,
+    plan: PlanOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Follow it until it ends.")] = False,
+    interval: Interval = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Back up now (a manual run of the plan)."""
+    client = api(ctx)
+    execution = client.post(f"/v1/plans/{segment(plan_id_of(client, plan))}/executions")
+    if watch:
+        if not as_json:
+            say(f"started execution {execution['id']}")
+        watch_execution(client, execution["id"], interval, as_json)
+    elif as_json:
+        emit_json(execution)
+    else:
+        say(
+            f"started execution {execution['id']}: "
+            f"follow it with `platform-backup executions watch {execution['id']}`"
+        )
+
+
+@app.command("list")
+def list_executions(
+    ctx: typer.Context,
+    plan: PlanOpt = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="running, succeeded, partially-succeeded, failed or skipped."),
+    ] = None,
+    limit: Limit = None,
+    next_token: NextToken = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Executions, newest first."""
+    page = api(ctx).get(
+        "/v1/executions", planId=plan, status=status, limit=limit, nextToken=next_token
+    )
+    print_page(page, "Executions", COLUMNS, as_json)
+
+
+def _execution_id(client: ApiClient, execution_id: str | None) -> str:
+    if execution_id is not None:
+        return execution_id
+    newest = client.get("/v1/executions", limit=1)["items"]
+    if not newest:
+        raise CliError("no execution yet: start one with `platform-backup run`")
+    return str(newest[0]["id"])
+
+
+@app.command("show")
+def show(ctx: typer.Context, execution_id: ExecutionRef = None, as_json: JsonFlag = False) -> None:
+    """One execution with its progress, error and backup."""
+    client = api(ctx)
+    execution = client.get(f"/v1/executions/{segment(_execution_id(client, execution_id))}")
+    if as_json:
+        emit_json(execution)
+        return
+    progress = execution.get("progress") or {}
+    console().print(
+        fields(
+            f"Execution {execution['id']}",
+            [
+                ("plan", execution.get("planId")),
+                ("trigger", execution.get("trigger")),
+                ("scheduled for", moment(execution.get("scheduledTime"))),
+                ("status", execution.get("status")),
+                ("phase", execution.get("phase")),
+                ("progress", f"{progress.get('percent', 0)}%"),
+                ("dumped", size(progress.get("bytesDumped"))),
+                ("tables", f"{progress.get('tablesDone', 0)}/{progress.get('tablesTotal', 0)}"),
+                ("storage", execution.get("storageId")),
+                ("failover", execution.get("failoverReason")),
+                ("skipped because", execution.get("reason")),
+                ("error", execution.get("error")),
+                ("backup", execution.get("backupId")),
+                ("requested by", execution.get("requestedBy")),
+                ("started", moment(execution.get("startedAt"))),
+                ("finished", moment(execution.get("finishedAt"))),
+            ],
+        )
+    )
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    execution_id: ExecutionRef = None,
+    interval: Interval = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Follow an execution live until it ends; exits 0 only if it succeeded."""
+    client = api(ctx)
+    watch_execution(client, _execution_id(client, execution_id), interval, as_json)

@@ -1,0 +1,238 @@
+"""`restore`: a backup back into new databases, or in place of the live ones."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from cli.client import ApiClient, CliError, api, segment
+from cli.plans import plan_id_of
+from cli.render import (
+    Column,
+    JsonFlag,
+    Limit,
+    NextToken,
+    console,
+    emit_json,
+    fields,
+    moment,
+    print_page,
+    say,
+    size,
+    warn,
+)
+from cli.watch import Gauge, Interval, follow
+
+app = typer.Typer(help="Restores of backups, with verification.", no_args_is_help=True)
+
+
+class Mode(StrEnum):
+    NEW_DATABASE = "new-database"
+    IN_PLACE = "in-place"
+
+
+class Source(StrEnum):
+    AUTO = "auto"
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+def databases_of(restore: dict[str, Any]) -> str:
+    return "\n".join(f"{src} -> {dst}" for src, dst in (restore.get("databases") or {}).items())
+
+
+COLUMNS: list[Column] = [
+    ("ID", lambda r: r["id"]),
+    ("Backup", lambda r: r.get("backupId")),
+    ("Status", lambda r: r.get("status")),
+    ("Phase", lambda r: r.get("phase")),
+    ("Mode", lambda r: (r.get("target") or {}).get("mode")),
+    ("Databases", databases_of),
+    ("Started", lambda r: moment(r.get("startedAt"))),
+    ("Finished", lambda r: moment(r.get("finishedAt"))),
+]
+RestoreRef = Annotated[
+    str | None,
+    typer.Argument(help="The restore's id (default: the newest).", show_default=False),
+]
+
+
+def gauge(restore: dict[str, Any]) -> Gauge:
+    progress = restore.get("progress") or {}
+    return Gauge(
+        phase=str(restore.get("phase", "")),
+        percent=float(progress.get("percent") or 0.0),
+        detail=f"{size(progress.get('bytesApplied', 0))} of {size(progress.get('bytesTotal', 0))}",
+        eta_seconds=progress.get("etaSeconds"),
+    )
+
+
+def outcome(restore: dict[str, Any]) -> str:
+    status = restore.get("status")
+    if status == "succeeded":
+        return f"succeeded: {databases_of(restore).replace(chr(10), ', ')}"
+    if status == "rolled-back":
+        return f"rolled back, the target is as it was: {restore.get('error')}"
+    return f"{status}: {restore.get('error')}"
+
+
+def finish(restore: dict[str, Any], as_json: bool) -> None:
+    """Reports how the restore ended; only a restore that succeeded exits 0."""
+    for warning in restore.get("warnings") or []:
+        warn(f"warning: {warning}")
+    if restore.get("safetyBackupId"):
+        warn(f"safety backup of the target taken first: {restore['safetyBackupId']}")
+    if as_json:
+        emit_json(restore)
+    else:
+        say(outcome(restore))
+    if restore.get("status") != "succeeded":
+        raise typer.Exit(1)
+
+
+def watch_restore(client: ApiClient, restore_id: str, interval: float, as_json: bool) -> None:
+    finish(follow(client, f"/v1/restores/{segment(restore_id)}", gauge, interval), as_json)
+
+
+def _restore_id(client: ApiClient, restore_id: str | None) -> str:
+    if restore_id is not None:
+        return restore_id
+    newest = client.get("/v1/restores", limit=1)["items"]
+    if not newest:
+        raise CliError("no restore yet: start one with `platform-backup restore start`")
+    return str(newest[0]["id"])
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    backup: Annotated[str | None, typer.Option(help="The backup's id.")] = None,
+    before: Annotated[
+        str | None, typer.Option(help="Or: the newest successful backup before this ISO time.")
+    ] = None,
+    plan: Annotated[
+        str | None, typer.Option("--plan", help="With --before: the plan (default: the only).")
+    ] = None,
+    mode: Annotated[Mode, typer.Option(help="Into new databases, or over the live ones.")] = (
+        Mode.NEW_DATABASE
+    ),
+    suffix: Annotated[
+        str | None,
+        typer.Option(help="new-database: each database restored as <name><suffix>."),
+    ] = None,
+    source: Annotated[
+        Source | None, typer.Option(help="Which copy (default auto: local first).")
+    ] = None,
+    target_secret_arn: Annotated[
+        str | None, typer.Option(help="Restore onto another server, reached with this secret.")
+    ] = None,
+    no_safety_backup: Annotated[
+        bool, typer.Option("--no-safety-backup", help="in-place: skip the backup taken first.")
+    ] = False,
+    confirm: Annotated[
+        str | None, typer.Option(help="in-place: the plan's name, to confirm the overwrite.")
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Follow it until it ends.")] = False,
+    interval: Interval = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Restore a backup (--backup) or the newest one before a time (--before)."""
+    if (backup is None) == (before is None):
+        raise typer.BadParameter(
+            "give either --backup ID or --before TIME", param_hint="--backup / --before"
+        )
+    if mode == Mode.IN_PLACE and not confirm:
+        raise typer.BadParameter(
+            "in-place overwrites the live databases: add --confirm <the plan's name>",
+            param_hint="--confirm",
+        )
+    target: dict[str, Any] = {"mode": mode.value}
+    if suffix is not None:
+        target["databaseSuffix"] = suffix
+    body: dict[str, Any] = {"target": target}
+    optional = {
+        "source": source.value if source else None,
+        "targetSecretArn": target_secret_arn,
+        "safetyBackup": False if no_safety_backup else None,
+        "confirm": confirm,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    client = api(ctx)
+    if backup is not None:
+        restore = client.post(f"/v1/backups/{segment(backup)}/restores", body)
+    else:
+        body["before"] = before
+        restore = client.post(f"/v1/plans/{segment(plan_id_of(client, plan))}/restores", body)
+    if watch:
+        if not as_json:
+            say(f"started restore {restore['id']} of backup {restore.get('backupId')}")
+        watch_restore(client, restore["id"], interval, as_json)
+    elif as_json:
+        emit_json(restore)
+    else:
+        say(
+            f"started restore {restore['id']} of backup {restore.get('backupId')}: "
+            f"follow it with `platform-backup restore watch {restore['id']}`"
+        )
+
+
+@app.command("list")
+def list_restores(
+    ctx: typer.Context,
+    limit: Limit = None,
+    next_token: NextToken = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Restores, newest first."""
+    page = api(ctx).get("/v1/restores", limit=limit, nextToken=next_token)
+    print_page(page, "Restores", COLUMNS, as_json)
+
+
+@app.command("show")
+def show(ctx: typer.Context, restore_id: RestoreRef = None, as_json: JsonFlag = False) -> None:
+    """One restore: its target, progress, warnings and the row counts it verified."""
+    client = api(ctx)
+    restore = client.get(f"/v1/restores/{segment(_restore_id(client, restore_id))}")
+    if as_json:
+        emit_json(restore)
+        return
+    progress = restore.get("progress") or {}
+    target = restore.get("target") or {}
+    out = console()
+    out.print(
+        fields(
+            f"Restore {restore['id']}",
+            [
+                ("backup", restore.get("backupId")),
+                ("status", restore.get("status")),
+                ("phase", restore.get("phase")),
+                ("progress", f"{progress.get('percent', 0)}%"),
+                ("mode", target.get("mode")),
+                ("databases", databases_of(restore)),
+                ("safety backup", restore.get("safetyBackupId")),
+                ("error", restore.get("error")),
+                ("warnings", restore.get("warnings")),
+                ("started", moment(restore.get("startedAt"))),
+                ("finished", moment(restore.get("finishedAt"))),
+            ],
+        )
+    )
+    counts = restore.get("rowCounts") or {}
+    if counts:
+        out.print(
+            fields("Rows verified", [(name, str(rows)) for name, rows in sorted(counts.items())])
+        )
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    restore_id: RestoreRef = None,
+    interval: Interval = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Follow a restore live until it ends; exits 0 only if it succeeded."""
+    client = api(ctx)
+    watch_restore(client, _restore_id(client, restore_id), interval, as_json)

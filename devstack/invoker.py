@@ -1,0 +1,250 @@
+"""The one in-process invoker: every Lambda invocation that reaches the embedded AWS runs the
+real handler here.
+
+Moto cannot run Lambda code without Docker, so the stack replaces moto's LambdaFunction.invoke,
+the point every path goes through: boto3 lambda.invoke (the API gateway, the API's calls to the
+scheduler, "run now", the schedule loop, Step Functions' tasks) and moto's own deliveries
+(EventBridge rules, SNS, SQS event sources).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+from devstack.functions import FunctionSpec
+
+log = logging.getLogger("devstack.invoker")
+
+ACCOUNT_ID = "123456789012"
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a handler as its second argument."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    identity: Any = None
+    client_context: Any = None
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    payload: bytes
+    function_error: str | None = None
+
+
+class Invoker:
+    def __init__(self, functions: Mapping[str, FunctionSpec], region: str, sqs: Any = None) -> None:
+        """``sqs`` (a boto3 client) records failed asynchronous invocations on the function's
+        on-failure queue; without it they are only logged."""
+        self.functions = dict(functions)
+        self.region = region
+        self.sqs = sqs
+        self._modules: dict[str, ModuleType] = {}
+        self._load_lock = threading.Lock()
+        self._original: Any = None
+
+    # -- moto hook -------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Route moto's Lambda invocations to this invoker (undone by uninstall)."""
+        if self._original is not None:
+            return
+        self._original = LambdaFunction.invoke
+        invoker = self
+
+        def invoke(fn: LambdaFunction, body: Any, headers: Any, response_headers: Any) -> bytes:
+            return invoker.handle_moto_invoke(fn.function_name, body, headers, response_headers)
+
+        LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            LambdaFunction.invoke = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def handle_moto_invoke(
+        self, name: str, body: Any, request_headers: Any, response_headers: dict[str, str]
+    ) -> bytes:
+        invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
+        event = _parse_event(body)
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            self.invoke_async(name, event)
+            return b""
+        outcome = self.invoke(name, event)
+        if outcome.function_error:
+            response_headers["x-amz-function-error"] = outcome.function_error
+        return outcome.payload
+
+    # -- running handlers ------------------------------------------------------------------
+
+    def invoke(self, name: str, event: Any, request_id: str | None = None) -> Outcome:
+        """Run the function's handler now, in this thread, as a RequestResponse invocation."""
+        started = time.monotonic()
+        spec = self.functions.get(name)
+        if spec is None:
+            outcome = _error_outcome(
+                "ResourceNotFoundException",
+                f"function {name!r} is not registered with the local stack "
+                f"(registered: {', '.join(sorted(self.functions))})",
+            )
+        else:
+            outcome = self._run(spec, event, request_id or str(uuid.uuid4()))
+        elapsed_ms = (time.monotonic() - started) * 1000
+        result = f"error {outcome.function_error}" if outcome.function_error else "ok"
+        log.info("invoke %s %.0fms %s", name, elapsed_ms, result)
+        return outcome
+
+    def invoke_async(self, name: str, event: Any) -> threading.Thread:
+        """Run the handler in a background thread, as Lambda's Event invocation does."""
+        log.info("invoke %s (Event) accepted", name)
+        thread = threading.Thread(
+            target=self._invoke_event, args=(name, event), name=f"invoke-{name}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _invoke_event(self, name: str, event: Any) -> None:
+        # No retries: the functions this stack runs set MaximumRetryAttempts to 0 where it
+        # matters, and a local retry would hide the failure the developer needs to see.
+        request_id = str(uuid.uuid4())
+        outcome = self.invoke(name, event, request_id)
+        spec = self.functions.get(name)
+        if outcome.function_error is None or spec is None or not spec.on_failure_queue:
+            return
+        if self.sqs is None:
+            log.warning("%s: no SQS client, failure not sent to %s", name, spec.on_failure_queue)
+            return
+        record = self._failure_record(spec, event, outcome, request_id)
+        queue_url = self.sqs.get_queue_url(QueueName=spec.on_failure_queue)["QueueUrl"]
+        self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+        log.info("%s: failed invocation recorded on %s", name, spec.on_failure_queue)
+
+    def _failure_record(
+        self, spec: FunctionSpec, event: Any, outcome: Outcome, request_id: str
+    ) -> dict[str, Any]:
+        """Lambda's invocation record for an on-failure destination."""
+        return {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": f"{self._arn(spec.name)}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 1,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": outcome.function_error,
+            },
+            "responsePayload": json.loads(outcome.payload),
+        }
+
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+
+    def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> Outcome:
+        try:
+            handler = self._handler(spec)
+        except Exception as exc:
+            log.exception("cannot load %s from %s", spec.name, spec.source)
+            return _error_outcome("Runtime.ImportModuleError", f"{spec.name}: {exc}")
+        context = LambdaContext(
+            function_name=spec.name,
+            invoked_function_arn=self._arn(spec.name),
+            aws_request_id=request_id,
+            memory_limit_in_mb=spec.memory_mb,
+            timeout_seconds=spec.timeout_seconds,
+        )
+        try:
+            result = handler(event, context)
+        except Exception as exc:
+            log.exception("%s raised", spec.name)
+            stack = traceback.format_tb(exc.__traceback__)
+            return _error_outcome(type(exc).__name__, str(exc), stack)
+        if context.get_remaining_time_in_millis() == 0:
+            # Deployed, Lambda would have stopped the handler; locally it only gets said.
+            log.warning("%s ran past its %ss timeout", spec.name, spec.timeout_seconds)
+        try:
+            return Outcome(payload=json.dumps(result).encode())
+        except (TypeError, ValueError) as exc:
+            return _error_outcome("Runtime.MarshalError", f"result is not JSON: {exc}")
+
+    def _handler(self, spec: FunctionSpec) -> Callable[[Any, LambdaContext], Any]:
+        with self._load_lock:
+            module = self._modules.get(spec.name)
+            if module is None:
+                module = _load_module(spec)
+                self._modules[spec.name] = module
+        handler = getattr(module, spec.handler, None)
+        if not callable(handler):
+            raise AttributeError(f"{spec.source} has no function {spec.handler!r}")
+        return handler
+
+
+def _load_module(spec: FunctionSpec) -> ModuleType:
+    if not spec.source.is_file():
+        raise FileNotFoundError(f"handler file {spec.source} does not exist")
+    # Every function's entry file is app.py: a name per function keeps them apart.
+    module_name = "devstack_function_" + spec.name.replace("-", "_")
+    import_spec = importlib.util.spec_from_file_location(module_name, spec.source)
+    if import_spec is None or import_spec.loader is None:
+        raise ImportError(f"cannot import {spec.source}")
+    module = importlib.util.module_from_spec(import_spec)
+    import_spec.loader.exec_module(module)
+    return module
+
+
+def _header(headers: Any, name: str) -> str | None:
+    # Werkzeug's headers ignore case; moto's internal deliveries pass plain dicts.
+    for key, value in dict(headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _parse_event(body: Any) -> Any:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    if not body:
+        return {}
+    return json.loads(body) if isinstance(body, str) else body
+
+
+def _error_outcome(error_type: str, message: str, stack: list[str] | None = None) -> Outcome:
+    payload = {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+    return Outcome(payload=json.dumps(payload).encode(), function_error="Unhandled")

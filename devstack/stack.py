@@ -1,0 +1,102 @@
+"""The whole local stack in this process: embedded AWS, resources, invoker, API, schedule loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.aws import DEFAULT_REGION, EmbeddedAws
+from devstack.config import DatabaseAccess
+from devstack.events import LambdaTargets
+from devstack.functions import FunctionSpec, default_functions, with_template_config
+from devstack.gateway import ApiGateway, binary_media_types
+from devstack.invoker import Invoker
+from devstack.resources import CreatedResources, create_resources
+from devstack.schedules import Clock, ScheduleLoop, utc_now
+from devstack.template import TEMPLATE_PATH, load_template
+from platform_backup.settings import Settings
+
+log = logging.getLogger("devstack")
+
+API_FUNCTION = "pdb-api"
+# A Lambda invocation may run up to 15 minutes; the caller must not give up (or retry) earlier.
+_INVOKE_READ_TIMEOUT = 960
+
+
+@dataclass
+class Stack:
+    aws: EmbeddedAws
+    invoker: Invoker
+    gateway: ApiGateway
+    schedules: ScheduleLoop
+    settings: Settings
+    resources: CreatedResources
+    lambda_targets: LambdaTargets
+
+    @property
+    def api_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self.aws.endpoint
+
+    def stop(self) -> None:
+        self.schedules.stop()
+        self.gateway.stop()
+        self.lambda_targets.uninstall()
+        self.invoker.uninstall()
+        self.aws.stop()
+        log.info("local stack stopped")
+
+
+def start_stack(
+    api_port: int,
+    aws_port: int,
+    *,
+    region: str = DEFAULT_REGION,
+    database: DatabaseAccess | None = None,
+    functions: Mapping[str, FunctionSpec] | None = None,
+    clock: Clock = utc_now,
+    template_path: Path = TEMPLATE_PATH,
+) -> Stack:
+    """Start everything; port 0 picks a free port (read it back from the Stack).
+
+    ``functions`` replaces the registry of handler files (tests point it at their own).
+    """
+    aws = EmbeddedAws(port=aws_port, region=region)
+    aws.start()
+    try:
+        # Read after the embedded AWS set the environment, as the handlers will read it.
+        settings = Settings.from_env()
+        template = load_template(template_path)
+        registry = with_template_config(
+            dict(functions) if functions is not None else default_functions(settings),
+            template,
+            settings,
+        )
+        invoker = Invoker(registry, region=region, sqs=aws.client("sqs"))
+        resources = create_resources(
+            aws, template, settings, registry, database or DatabaseAccess()
+        )
+        invoke_client = aws.client("lambda", read_timeout=_INVOKE_READ_TIMEOUT, attempts=1)
+        gateway = ApiGateway(api_port, invoke_client, API_FUNCTION, binary_media_types(template))
+        schedules = ScheduleLoop(
+            scheduler=aws.client("scheduler"),
+            events=aws.client("events"),
+            lambda_client=invoke_client,
+            sfn=aws.client("stepfunctions"),
+            sqs=aws.client("sqs"),
+            clock=clock,
+        )
+    except BaseException:
+        aws.stop()
+        raise
+    invoker.install()
+    lambda_targets = LambdaTargets(invoker)
+    lambda_targets.install()
+    gateway.start()
+    schedules.start()
+    return Stack(aws, invoker, gateway, schedules, settings, resources, lambda_targets)

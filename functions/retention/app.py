@@ -1,0 +1,36 @@
+"""Retention entry point: the EventBridge event of a successful (or partially successful)
+backup, ``{"detail": {"planId", "executionId", "backupId"}}``; prunes that plan's copies."""
+
+# No ``from __future__ import annotations``: the local stack loads this file outside
+# sys.modules, where pydantic could not resolve BackupEvent's postponed reference to BackupOutcome.
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from platform_backup.observability import logger, metrics, tracer
+from platform_backup.wiring import container
+
+
+class BackupOutcome(BaseModel):
+    planId: str
+    executionId: str | None = None
+    backupId: str | None = None
+
+
+class BackupEvent(BaseModel):
+    detail: BackupOutcome
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = BackupEvent.model_validate(event)
+    summary = container().retention.apply(request.detail.planId)
+    metrics.add_metric(name="CopiesPruned", unit=MetricUnit.Count, value=len(summary.pruned))
+    metrics.add_metric(name="RetentionItemsRead", unit=MetricUnit.Count, value=summary.itemsRead)
+    logger.info("retention applied", **asdict(summary))
+    return asdict(summary)

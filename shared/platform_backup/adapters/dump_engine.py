@@ -1,0 +1,65 @@
+"""The DumpEngine of the use cases, on mariadb-dump and S3 (adapters/dump_pipeline.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from platform_backup.adapters.aws import client
+from platform_backup.adapters.dump_pipeline import Destination, Progress, run_backup
+from platform_backup.adapters.mariadb import DbConnection, estimate_size
+from platform_backup.services.ports import DumpOutcome, DumpProgress, DumpTarget
+
+
+class MariaDbDumpEngine:
+    def __init__(self, connection: Callable[[], DbConnection], work_dir: str | None = None) -> None:
+        # The secret is read per run, not cached: a rotated password takes effect at once.
+        self._connection = connection
+        self._work_dir = work_dir
+
+    def estimate_bytes(self, databases: list[str]) -> int:
+        return estimate_size(self._connection(), databases)
+
+    def run(
+        self,
+        *,
+        backup_id: str,
+        plan_id: str,
+        databases: list[str],
+        targets: list[DumpTarget],
+        expected_bytes: int | None,
+        progress: Callable[[DumpProgress], None],
+    ) -> DumpOutcome:
+        by_key = {(t.bucket, t.key): t for t in targets}
+        destinations = [
+            Destination(
+                bucket=t.bucket, key=t.key, client=client("s3", t.region), label=t.storage_id
+            )
+            for t in targets
+        ]
+
+        def forward(p: Progress) -> None:
+            progress(
+                DumpProgress(p.bytes_dumped, p.compressed_bytes, p.tables_done, p.tables_total)
+            )
+
+        result = run_backup(
+            self._connection(),
+            databases,
+            destinations,
+            backup_id=backup_id,
+            plan_id=plan_id,
+            progress=forward,
+            expected_bytes=expected_bytes,
+            work_dir=self._work_dir,
+        )
+        target = by_key[(result.destination.bucket, result.destination.key)]
+        return DumpOutcome(
+            target=target,
+            manifest_key=result.destination.manifest_key,
+            raw_bytes=result.raw_bytes,
+            compressed_bytes=result.compressed_bytes,
+            sha256=result.sha256,
+            compression=str(result.compression),
+            databases=list(databases),
+            failover_reason=result.failover_reason,
+        )

@@ -1,0 +1,678 @@
+"""One consistent dump of the platform databases, streamed into S3: mariadb-dump's output is
+compressed, hashed, spooled and uploaded as it comes, with memory that does not grow with the
+database, and completed only once the dump is known to be whole.
+
+Threads: the caller's thread reads the dump and compresses (zstandard, zlib and hashlib release
+the GIL on big buffers, so this overlaps with the upload); one thread uploads the parts and
+fails over; one thread reports progress on a clock, so a stalled dump still reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import zstandard
+from botocore.exceptions import BotoCoreError, ClientError
+
+from platform_backup.adapters.mariadb import (
+    DbConnection,
+    MariaDbTools,
+    ServerInfo,
+    Session,
+    client_version,
+    inspect_server,
+    session,
+)
+from platform_backup.errors import DependencyFailed
+
+Compression = Literal["zstd", "gzip"]
+
+# A consistent InnoDB snapshot without a global lock; rows streamed, not buffered in the client;
+# every object type; binary columns as hex so the SQL text survives any transcoding.
+DUMP_OPTIONS: tuple[str, ...] = (
+    "--single-transaction",
+    "--quick",
+    "--routines",
+    "--triggers",
+    "--events",
+    "--hex-blob",
+    "--default-character-set=utf8mb4",
+)
+# Only with binary logging on (mariadb-dump refuses them otherwise): the position goes into the
+# dump as comments, and MariaDB reads it from the snapshot, so no FLUSH TABLES WITH READ LOCK.
+BINLOG_OPTIONS: tuple[str, ...] = ("--master-data=2", "--gtid")
+
+# zstd -1 is about half the CPU of -3 for a 5% bigger object; on two cores shared with the dump
+# tool and the server, CPU is what the backup's duration is made of.
+LEVELS: dict[str, int] = {"zstd": 1, "gzip": 6}
+CONTENT_TYPES: dict[str, str] = {"zstd": "application/zstd", "gzip": "application/gzip"}
+SUFFIXES: dict[str, str] = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
+
+READ_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20
+DEFAULT_PART_SIZE = 16 << 20
+MAX_PARTS = 10_000
+PROGRESS_INTERVAL = 1.0
+QUEUE_PARTS = 2
+
+_TABLE_MARKER = b"\n-- Table structure for table `"
+_COMPLETED = b"-- Dump completed"
+_HEAD_BYTES = 64 << 10
+_BINLOG_FILE = re.compile(rb"MASTER_LOG_FILE='([^']+)',\s*MASTER_LOG_POS=(\d+)")
+_GTID = re.compile(rb"gtid_slave_pos='([^']*)'")
+
+
+class DumpFailed(DependencyFailed):
+    """mariadb-dump failed, was cut off, or its output is not a whole dump; nothing was kept."""
+
+    code = "DumpFailed"
+
+
+class UploadFailed(DependencyFailed):
+    """No destination could take the backup; each one's reason is in ``abandoned``."""
+
+    code = "UploadFailed"
+
+    def __init__(self, message: str, abandoned: list[Abandoned]) -> None:
+        super().__init__(message)
+        self.abandoned = abandoned
+
+
+class FailoverNeedsRedump(UploadFailed):
+    """The primary failed after parts left the stream and nothing was spooled to replay them:
+    the fallback can only get the backup from a second dump."""
+
+    code = "FailoverNeedsRedump"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one copy may go. Each has its own client (its region, its credentials)."""
+
+    bucket: str
+    key: str
+    client: Any = field(repr=False, compare=False)
+    label: str = ""
+
+    @property
+    def manifest_key(self) -> str:
+        return self.key + ".manifest.json"
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A destination given up on, and why (the S3 error code and message)."""
+
+    destination: Destination
+    reason: str
+    cleanup_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    bytes_dumped: int
+    compressed_bytes: int
+    tables_done: int
+    tables_total: int
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    destination: Destination
+    abandoned: list[Abandoned]
+    raw_bytes: int
+    compressed_bytes: int
+    sha256: str
+    compression: Compression
+    manifest: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def failover_reason(self) -> str | None:
+        if not self.abandoned:
+            return None
+        return "; ".join(f"{a.destination.bucket}: {a.reason}" for a in self.abandoned)
+
+
+def part_size_for(expected_bytes: int | None) -> int:
+    """Parts big enough that S3's 10,000-part limit holds with room to spare."""
+    if not expected_bytes:
+        return DEFAULT_PART_SIZE
+    needed = -(-expected_bytes * 2 // (MAX_PARTS // 2))
+    return max(DEFAULT_PART_SIZE, (needed + (1 << 20) - 1) & ~((1 << 20) - 1))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _DumpWatch:
+    """Reads the dump's text as it passes: tables started, binlog position (in the head), and
+    whether the stream ended with mariadb-dump's completion line."""
+
+    def __init__(self) -> None:
+        self.raw_bytes = 0
+        self.tables_started = 0
+        self._boundary = b""
+        self._head = bytearray()
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.raw_bytes += len(chunk)
+        keep = len(_TABLE_MARKER) - 1
+        # A marker split across two reads is found in the seam; one wholly inside either side
+        # is not, as the seam is shorter than the marker on each side.
+        seam = self._boundary + chunk[:keep]
+        self.tables_started += seam.count(_TABLE_MARKER) + chunk.count(_TABLE_MARKER)
+        self._boundary = chunk[-keep:]
+        if len(self._head) < _HEAD_BYTES:
+            self._head += chunk[: _HEAD_BYTES - len(self._head)]
+        self._tail = (self._tail + chunk)[-256:] if len(chunk) < 256 else chunk[-256:]
+
+    @property
+    def completed(self) -> bool:
+        last_line = self._tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        return last_line.startswith(_COMPLETED)
+
+    def binlog(self) -> dict[str, Any] | None:
+        found = _BINLOG_FILE.search(self._head)
+        gtid = _GTID.search(self._head)
+        if not found and not gtid:
+            return None
+        return {
+            "file": found.group(1).decode() if found else None,
+            "position": int(found.group(2)) if found else None,
+            "gtid": gtid.group(1).decode() if gtid else None,
+        }
+
+
+@dataclass
+class _Part:
+    number: int
+    offset: int
+    data: bytes
+
+
+_FINISH = object()
+_STOP = object()
+
+
+class _FailoverUploader(threading.Thread):
+    """Uploads parts to the first destination that takes them. When one fails, its multipart
+    upload is aborted and the parts it had are replayed from the spool to the next."""
+
+    def __init__(
+        self,
+        targets: Sequence[Destination],
+        spool_path: Path | None,
+        content_type: str,
+        manifest_for: Callable[[Destination], bytes],
+    ) -> None:
+        super().__init__(name="dump-upload", daemon=True)
+        self.targets = list(targets)
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_PARTS)
+        self.error: BaseException | None = None
+        self.result: Destination | None = None
+        self.abandoned: list[Abandoned] = []
+        self._content_type = content_type
+        self._manifest_for = manifest_for
+        self._spool_path = spool_path
+        self._index = 0
+        self._upload_id: str | None = None
+        self._done: list[dict[str, Any]] = []
+        self._layout: list[tuple[int, int]] = []
+        self._stopping = threading.Event()
+
+    # -- the producer's side
+
+    def put(self, item: object) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def stop(self) -> None:
+        """Abandon the upload: whatever is open is aborted, nothing is completed."""
+        self._stopping.set()
+        if self.is_alive():
+            with contextlib.suppress(BaseException):
+                self.put(_STOP)
+            self.join()
+
+    # -- the thread
+
+    def run(self) -> None:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _STOP or self._stopping.is_set():
+                    break
+                if item is _FINISH:
+                    self._finish()
+                    return
+                assert isinstance(item, _Part)
+                self._layout.append((item.offset, len(item.data)))
+                self._deliver(item)
+        except BaseException as exc:
+            self.error = exc
+        self._abort_open()
+
+    @property
+    def _dest(self) -> Destination:
+        return self.targets[self._index]
+
+    def _deliver(self, part: _Part) -> None:
+        while True:
+            try:
+                if self._upload_id is None:
+                    self._open(part.number - 1)
+                self._upload_part(part.number, part.data)
+                return
+            except (ClientError, BotoCoreError) as exc:
+                self._abandon(exc)
+
+    def _finish(self) -> None:
+        while True:
+            completed = False
+            try:
+                if self._upload_id is None:
+                    self._open(len(self._layout))
+                dest = self._dest
+                dest.client.complete_multipart_upload(
+                    Bucket=dest.bucket,
+                    Key=dest.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._done},
+                )
+                self._upload_id = None
+                completed = True
+                dest.client.put_object(
+                    Bucket=dest.bucket,
+                    Key=dest.manifest_key,
+                    Body=self._manifest_for(dest),
+                    ContentType="application/json",
+                    ChecksumAlgorithm="SHA256",
+                )
+                self.result = dest
+                return
+            except (ClientError, BotoCoreError) as exc:
+                if completed:
+                    # The object without its manifest is no backup: take it back, move on.
+                    with contextlib.suppress(ClientError, BotoCoreError):
+                        self._dest.client.delete_object(
+                            Bucket=self._dest.bucket, Key=self._dest.key
+                        )
+                self._abandon(exc)
+
+    def _open(self, replay_parts: int) -> None:
+        dest = self._dest
+        created = dest.client.create_multipart_upload(
+            Bucket=dest.bucket,
+            Key=dest.key,
+            ContentType=self._content_type,
+            ChecksumAlgorithm="CRC32",
+        )
+        self._upload_id = created["UploadId"]
+        self._done = []
+        if replay_parts and self._spool_path is None:
+            raise FailoverNeedsRedump(
+                f"{self.abandoned[-1].destination.bucket} failed after {replay_parts} parts and"
+                " no spool holds them: the fallback needs a second dump",
+                self.abandoned,
+            )
+        if not replay_parts:
+            return
+        assert self._spool_path is not None
+        with self._spool_path.open("rb") as spool:
+            for number in range(1, replay_parts + 1):
+                offset, size = self._layout[number - 1]
+                self._upload_part(number, os.pread(spool.fileno(), size, offset))
+
+    def _upload_part(self, number: int, data: bytes) -> None:
+        dest = self._dest
+        crc = zlib.crc32(data).to_bytes(4, "big")
+        response = dest.client.upload_part(
+            Bucket=dest.bucket,
+            Key=dest.key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="CRC32",
+            ChecksumCRC32=_b64(crc),
+        )
+        self._done.append(
+            {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC32": _b64(crc)}
+        )
+
+    def _abandon(self, exc: BaseException) -> None:
+        dest = self._dest
+        cleanup_error = self._abort_open()
+        self.abandoned.append(Abandoned(dest, _reason(exc), cleanup_error))
+        self._index += 1
+        if self._index >= len(self.targets):
+            summary = "; ".join(f"{a.destination.bucket}: {a.reason}" for a in self.abandoned)
+            raise UploadFailed(f"no storage could take the backup ({summary})", self.abandoned)
+
+    def _abort_open(self) -> str | None:
+        if self._upload_id is None:
+            return None
+        dest, upload_id = self._dest, self._upload_id
+        self._upload_id = None
+        try:
+            dest.client.abort_multipart_upload(Bucket=dest.bucket, Key=dest.key, UploadId=upload_id)
+        except (ClientError, BotoCoreError) as exc:
+            return f"abort of the incomplete upload failed: {_reason(exc)}"
+        return None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+class _Ticker(threading.Thread):
+    """Calls the progress callback on a clock. If the callback raises (the caller wants the run
+    stopped: lease lost, out of time), the dump is killed and its error re-raised by the run."""
+
+    def __init__(
+        self, callback: Callable[[Progress], None], snapshot: Callable[[], Progress]
+    ) -> None:
+        super().__init__(name="dump-progress", daemon=True)
+        self.callback = callback
+        self.snapshot = snapshot
+        self.error: BaseException | None = None
+        self.on_error: Callable[[], None] = lambda: None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(PROGRESS_INTERVAL):
+            try:
+                self.callback(self.snapshot())
+            except BaseException as exc:
+                self.error = exc
+                self.on_error()
+                return
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+
+def _compressor(kind: Compression, level: int | None) -> Any:
+    chosen = LEVELS[kind] if level is None else level
+    if kind == "zstd":
+        return zstandard.ZstdCompressor(level=chosen).compressobj()
+    return zlib.compressobj(chosen, zlib.DEFLATED, 31)
+
+
+def dump_options(server: ServerInfo) -> list[str]:
+    return [*DUMP_OPTIONS, *(BINLOG_OPTIONS if server.binlog_enabled else ())]
+
+
+def run_backup(
+    conn: DbConnection,
+    databases: Sequence[str],
+    targets: Sequence[Destination],
+    *,
+    backup_id: str,
+    plan_id: str,
+    compression: Compression = "zstd",
+    level: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    expected_bytes: int | None = None,
+    part_size: int | None = None,
+    spool: bool = True,
+    work_dir: str | None = None,
+    tools: MariaDbTools | None = None,
+) -> BackupResult:
+    """Dumps ``databases`` once and stores the compressed dump and its manifest at the first of
+    ``targets`` that takes them (the next one takes over, from the spool, when one fails).
+
+    Raises DatabasesMissing or DatabaseUnavailable before dumping, DumpFailed when the dump did
+    not end whole, UploadFailed when no target took it (FailoverNeedsRedump when ``spool`` is
+    off and a target failed mid-way), or whatever ``progress`` raised. Whatever the outcome, no
+    incomplete multipart upload, no spool and no option file are left behind.
+    """
+    if not targets:
+        raise ValueError("at least one destination")
+    started_at = datetime.now(UTC)
+    with session(conn, tools, base_dir=work_dir) as db:
+        server = inspect_server(db, databases)
+        return _Run(
+            db, list(databases), server, targets, compression, level, spool, started_at
+        ).execute(
+            backup_id=backup_id,
+            plan_id=plan_id,
+            progress=progress,
+            part_size=part_size or part_size_for(expected_bytes),
+        )
+
+
+class _Run:
+    def __init__(
+        self,
+        db: Session,
+        databases: list[str],
+        server: ServerInfo,
+        targets: Sequence[Destination],
+        compression: Compression,
+        level: int | None,
+        spool: bool,
+        started_at: datetime,
+    ) -> None:
+        self.db = db
+        self.databases = databases
+        self.server = server
+        self.targets = targets
+        self.compression = compression
+        self.level = LEVELS[compression] if level is None else level
+        self.spool_path = db.workdir / "spool" if spool else None
+        self.started_at = started_at
+        self.watch = _DumpWatch()
+        self.compressed_bytes = 0
+        self.sha256 = hashlib.sha256()
+        self.dump_whole = False
+        self.options = dump_options(server)
+
+    def progress(self) -> Progress:
+        total = len(self.server.tables)
+        # A table is done once the next one has started; the last one once the dump is whole.
+        started = self.watch.tables_started
+        done = total if self.dump_whole else min(max(started - 1, 0), total)
+        return Progress(
+            bytes_dumped=self.watch.raw_bytes,
+            compressed_bytes=self.compressed_bytes,
+            tables_done=done,
+            tables_total=total,
+        )
+
+    def execute(
+        self,
+        *,
+        backup_id: str,
+        plan_id: str,
+        progress: Callable[[Progress], None] | None,
+        part_size: int,
+    ) -> BackupResult:
+        manifest: dict[str, Any] = {}
+
+        def manifest_for(dest: Destination) -> dict[str, Any]:
+            return {**manifest, "objectKey": dest.key}
+
+        uploader = _FailoverUploader(
+            self.targets,
+            self.spool_path,
+            CONTENT_TYPES[self.compression],
+            lambda dest: json.dumps(manifest_for(dest), indent=1).encode(),
+        )
+        stderr_path = self.db.workdir / "dump.err"
+        spool_fd = (
+            os.open(self.spool_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            if self.spool_path
+            else None
+        )
+        binary = shutil.which(self.db.tools.dump) or self.db.tools.dump
+        with stderr_path.open("wb") as stderr:
+            proc = subprocess.Popen(
+                self.db.argv(binary, *self.options, "--databases", *self.databases),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                env=self.db.child_env(),
+            )
+        ticker = _Ticker(progress, self.progress) if progress else None
+        try:
+            assert proc.stdout is not None
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            uploader.start()
+            if ticker:
+                ticker.on_error = proc.kill
+                ticker.start()
+            try:
+                self._stream(proc, uploader, spool_fd, part_size)
+            except DumpFailed:
+                # The dump was killed because the caller asked for a stop: its reason wins.
+                if ticker and ticker.error is not None:
+                    raise ticker.error from None
+                raise
+            finally:
+                if ticker:
+                    ticker.stop()
+            if ticker and ticker.error is not None:
+                raise ticker.error
+            manifest.update(self._manifest(backup_id, plan_id, datetime.now(UTC)))
+            uploader.put(_FINISH)
+            uploader.join()
+            if uploader.error is not None:
+                raise uploader.error
+            assert uploader.result is not None
+            if progress:
+                progress(self.progress())
+            return BackupResult(
+                destination=uploader.result,
+                abandoned=uploader.abandoned,
+                raw_bytes=self.watch.raw_bytes,
+                compressed_bytes=self.compressed_bytes,
+                sha256=self.sha256.hexdigest(),
+                compression=self.compression,
+                manifest=manifest_for(uploader.result),
+                started_at=self.started_at,
+                finished_at=datetime.now(UTC),
+            )
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+            if ticker:
+                ticker.stop()
+            uploader.stop()
+            if spool_fd is not None:
+                os.close(spool_fd)
+
+    def _stream(
+        self,
+        proc: subprocess.Popen[bytes],
+        uploader: _FailoverUploader,
+        spool_fd: int | None,
+        part_size: int,
+    ) -> None:
+        assert proc.stdout is not None
+        source = proc.stdout
+        compressor = _compressor(self.compression, self.level)
+        pending: list[bytes] = []
+        pending_bytes = 0
+        part_offset = 0
+        number = 0
+
+        def emit(data: bytes, last: bool = False) -> None:
+            nonlocal pending_bytes, part_offset, number
+            if data:
+                self.sha256.update(data)
+                if spool_fd is not None:
+                    os.write(spool_fd, data)
+                self.compressed_bytes += len(data)
+                pending.append(data)
+                pending_bytes += len(data)
+            if pending_bytes >= part_size or (last and pending_bytes):
+                number += 1
+                uploader.put(_Part(number, part_offset, b"".join(pending)))
+                part_offset += pending_bytes
+                pending.clear()
+                pending_bytes = 0
+
+        # mariadb-dump writes 16 KiB at a time; a buffered read that waits for a whole MiB
+        # makes 64 times fewer trips through Python and the compressor (measured: less CPU).
+        while chunk := source.read(READ_SIZE):
+            self.watch.feed(chunk)
+            emit(compressor.compress(chunk))
+        code = proc.wait()
+        if code != 0:
+            raise DumpFailed(f"mariadb-dump failed (exit {code}): {self._stderr_tail()}")
+        if not self.watch.completed:
+            raise DumpFailed("the dump ended without mariadb-dump's completion line")
+        self.dump_whole = True
+        emit(compressor.flush(), last=True)
+
+    def _stderr_tail(self) -> str:
+        text = (self.db.workdir / "dump.err").read_bytes()[-2000:].decode("utf-8", "replace")
+        return self.db.redact(text.strip()) or "no error output"
+
+    def _manifest(self, backup_id: str, plan_id: str, dumped_at: datetime) -> dict[str, Any]:
+        tables = self.server.tables
+        return {
+            "formatVersion": 1,
+            "backupId": backup_id,
+            "planId": plan_id,
+            "startedAt": self.started_at.isoformat(),
+            "dumpFinishedAt": dumped_at.isoformat(),
+            "serverVersion": self.server.version,
+            "clientVersion": client_version(self.db.tools),
+            "databases": self.databases,
+            "tables": [
+                {
+                    "database": t.database,
+                    "name": t.name,
+                    "engine": t.engine,
+                    "rowsEstimate": t.rows_estimate,
+                    "sizeBytes": t.size_bytes,
+                    "consistent": t.transactional,
+                }
+                for t in tables
+            ],
+            "nonTransactionalTables": [
+                f"{t.database}.{t.name}" for t in tables if not t.transactional
+            ],
+            "rawBytes": self.watch.raw_bytes,
+            "compressedBytes": self.compressed_bytes,
+            "sha256": self.sha256.hexdigest(),
+            "compression": {"algorithm": self.compression, "level": self.level},
+            "binlog": self.watch.binlog(),
+            "dumpOptions": self.options,
+        }
