@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
 from types import FrameType
 
+from devstack import logs
 from devstack.config import LocalConfig
 from devstack.stack import start_stack
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
-    # Their per-request chatter would drown the stack's one line per request and invocation.
-    for noisy in ("werkzeug", "botocore", "pynamodb"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure()
     config = LocalConfig.from_env()
     if config.state_dir:
         print(

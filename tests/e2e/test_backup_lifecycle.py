@@ -149,7 +149,11 @@ def test_five_runs_keep_two_local_copies_and_every_remote_copy(
     # Then five backups are listed, each with its remote copy, local copies on the newest two
     def settled() -> list[dict[str, Any]] | None:
         backups = http.get(f"/v1/backups?planId={plan_id}").body["items"]
-        local = [b for b in backups if any(c["role"] == "local" for c in b["copies"])]
+        local = [
+            b
+            for b in backups
+            if any(c["role"] == "local" and c["status"] == "available" for c in b["copies"])
+        ]
         return backups if len(backups) == 5 and len(local) == 2 else None
 
     backups = poll(settled, 60)
