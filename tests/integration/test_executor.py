@@ -367,3 +367,42 @@ def test_a_remote_storage_short_of_quota_is_not_written(synced: System) -> None:
     error = synced.api.get(f"/v1/executions/{result['executionId']}").body["error"]
     assert "quota exhausted" in error
     assert synced.objects("pdb-offsite") == []
+
+
+def test_a_run_that_cannot_finish_in_time_is_refused_up_front(system: System) -> None:
+    # Given a measured earlier backup, and a function with almost no time left
+    from platform_backup.services.backups import Deadline
+    from platform_backup.wiring import container
+
+    assert system.fire("2026-11-25T22:05:00Z")["status"] == "succeeded"
+    runner = container().backups
+    # When the next run has less time than the last one took
+    execution = runner.run_scheduled(
+        system.plan_id, "2026-11-25T23:05:00Z", Deadline(lambda: 30.001)
+    )
+    # Then it fails before dumping, with the figures
+    assert execution.status == "failed"
+    assert execution.error is not None and "would take about" in execution.error
+    assert "s left" in execution.error
+    assert len(system.backups()) == 1
+
+
+def test_a_dump_that_runs_out_of_time_fails_cleanly(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function whose time runs out while the dump is under way
+    from platform_backup.services.backups import Deadline
+    from platform_backup.wiring import container
+
+    monkeypatch.setattr(dump_pipeline, "PROGRESS_INTERVAL", 0.02)
+    started = time.monotonic()
+    deadline = Deadline(lambda: 30.4 - (time.monotonic() - started))
+    # When a first run (nothing measured yet, so nothing refused up front) goes
+    execution = container().backups.run_scheduled(system.plan_id, "2026-11-26T00:05:00Z", deadline)
+    # Then it failed saying so, and no object, no open upload and no backup is left
+    assert execution.status == "failed"
+    assert execution.error is not None and "time ran out" in execution.error
+    assert system.backups() == []
+    for bucket in ("pdb-primary", "pdb-fallback"):
+        assert system.objects(bucket) == []
+        assert system.open_uploads(bucket) == []
