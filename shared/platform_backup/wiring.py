@@ -18,16 +18,23 @@ from platform_backup.adapters.functions import (
     SchedulerFunctionSync,
 )
 from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.mariadb import DbConnection
+from platform_backup.adapters.mysql_restore import MariaDbTarget
 from platform_backup.adapters.pending_remote import DynamoPendingRemote
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.replication import S3Replicator
+from platform_backup.adapters.restore_repo import DynamoRestoreRepository
+from platform_backup.adapters.restore_source import S3BackupSource
+from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
 from platform_backup.adapters.s3_objects import S3Objects
 from platform_backup.adapters.scheduler import EventBridgeScheduler
 from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.adapters.tables import bind_tables
 from platform_backup.services.backups import BackupRunner
+from platform_backup.services.monitor import StalenessMonitor
 from platform_backup.services.plans import PlanService
+from platform_backup.services.restores import RestoreService
 from platform_backup.services.retention import RetentionService
 from platform_backup.services.schedules import ScheduleReconciler, ScheduleTargets
 from platform_backup.services.storages import StorageService
@@ -108,6 +115,30 @@ class Container:
             safety_days=self.settings.safety_backup_retention_days,
             default_region=self.settings.region,
         )
+
+    @cached_property
+    def restores(self) -> RestoreService:
+        settings = self.settings
+
+        def connect(secret_arn: str | None) -> DbConnection:
+            return read_db_secret(secret_arn or settings.db_secret_arn, settings.region)
+
+        return RestoreService(
+            restores=DynamoRestoreRepository(),
+            backups=DynamoBackupRepository(),
+            plans=self.plan_repo,
+            leases=DynamoLeases(),
+            workflow=StepFunctionsWorkflow(settings.restore_state_machine_arn, settings.region),
+            source=S3BackupSource(settings.region),
+            target=MariaDbTarget(),
+            safety=self.backups,
+            connect=connect,
+            clock=utcnow,
+        )
+
+    @cached_property
+    def monitor(self) -> StalenessMonitor:
+        return StalenessMonitor(self.plan_repo, DynamoExecutionRepository(), utcnow)
 
 
 @lru_cache(maxsize=1)

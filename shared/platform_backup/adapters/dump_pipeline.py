@@ -39,6 +39,7 @@ from platform_backup.adapters.mariadb import (
     inspect_server,
     session,
 )
+from platform_backup.adapters.mysql_restore import manifest_objects
 from platform_backup.errors import DependencyFailed
 
 Compression = Literal["zstd", "gzip"]
@@ -497,6 +498,8 @@ class _Run:
         self.sha256 = hashlib.sha256()
         self.dump_whole = False
         self.options = dump_options(server)
+        # Listed before the dump, for the restore's verification (adapters/mysql_restore.py).
+        self.objects = manifest_objects(db, databases)
 
     def progress(self) -> Progress:
         total = len(self.server.tables)
@@ -675,4 +678,5 @@ class _Run:
             "compression": {"algorithm": self.compression, "level": self.level},
             "binlog": self.watch.binlog(),
             "dumpOptions": self.options,
+            **self.objects,
         }

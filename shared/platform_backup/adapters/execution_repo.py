@@ -40,6 +40,9 @@ _BY_TIME_BACKUP_KEYS = frozenset({"id", "kind", "createdAt"})
 # shows in neither the plan's nor the global backup listing.
 _KIND_CURSOR = "retention-cursor"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SUCCESS_STATUSES = ("succeeded", "partially-succeeded")
+# Without it the page would be the limit, one item: one request per failure passed over.
+_SUCCESS_PAGE_SIZE = 50
 
 
 def _execution_item(execution: Execution) -> ExecutionItem:
@@ -113,6 +116,19 @@ class DynamoExecutionRepository:
             )
         items = [Execution.model_validate(item.body) for item in result]
         return Page(items=items, next_token=encode_token(result.last_evaluated_key))
+
+    def last_success(self, plan_id: str) -> Execution | None:
+        """The plan's newest succeeded (or partially succeeded) execution, read newest first
+        through the byPlan index until the first one: the failures since are all it passes."""
+        for item in ExecutionItem.byPlan.query(
+            plan_id,
+            scan_index_forward=False,
+            filter_condition=ExecutionItem.status.is_in(*_SUCCESS_STATUSES),
+            limit=1,
+            page_size=_SUCCESS_PAGE_SIZE,
+        ):
+            return Execution.model_validate(item.body)
+        return None
 
     def running(self, plan_id: str) -> Iterator[Execution]:
         for item in ExecutionItem.byPlan.query(

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from platform_backup.api import errors, executions, plans, storages
+from platform_backup.api import errors, executions, plans, restores, storages
 
 TITLE = "Platform Database Backup API"
 VERSION = "1.0.0"
@@ -16,6 +16,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(storages.router)
 app.include_router(plans.router)
 app.include_router(executions.router)
+app.include_router(restores.router)
 errors.register(app)
 
 _JSON_TYPES = ("application/json", "")

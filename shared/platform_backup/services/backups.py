@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from platform_backup.domain.execution import Backup, BackupCopy, Execution, ExecutionProgress
 from platform_backup.domain.lease import LeaseLost
 from platform_backup.domain.plan import Plan, PlanState
 from platform_backup.domain.storage import Storage
 from platform_backup.errors import DomainError, ValidationFailed
-from platform_backup.observability import logger
+from platform_backup.observability import logger, metrics
 from platform_backup.services.ports import (
     DumpEngine,
     DumpOutcome,
@@ -62,6 +64,12 @@ EVENT_SUCCEEDED = "Backup Succeeded"
 EVENT_PARTIAL = "Backup Partially Succeeded"
 EVENT_FAILED = "Backup Failed"
 MANIFEST_SUFFIX = ".manifest.json"
+_OUTCOME_METRICS = {
+    "succeeded": "BackupSucceeded",
+    "partially-succeeded": "BackupSucceeded",
+    "failed": "BackupFailed",
+    "skipped": "BackupSkipped",
+}
 
 
 def scheduled_execution_id(plan_id: str, scheduled_time: datetime) -> str:
@@ -197,6 +205,9 @@ class BackupRunner:
         now = self._clock()
         final = execution.model_copy(update={**changes, "finishedAt": now, "updatedAt": now})
         self._executions.update(final)
+        # Counted only once stored: a write refused (the execution was final already) counts
+        # nothing, and an abandoned run marked failed here counts as the failure it was.
+        metrics.add_metric(name=_OUTCOME_METRICS[final.status], unit=MetricUnit.Count, value=1)
         return final
 
     def run_for_restore(self, plan_id: str, restore_id: str, deadline: Deadline) -> Execution:
@@ -507,6 +518,7 @@ class BackupRunner:
             self._pending.add(plan.id, backup.id)
         self._backups.create(backup)
         self._storages.add_usage(target.storage_id, outcome.compressed_bytes, 1)
+        _measure(outcome, seconds)
 
     def executions(
         self, plan_id: str | None, status: str | None, limit: int, token: str | None
@@ -521,6 +533,19 @@ class BackupRunner:
 
     def get_backup(self, backup_id: str) -> Backup:
         return self._backups.get(backup_id)
+
+
+def _measure(outcome: DumpOutcome, seconds: float) -> None:
+    """The dump's figures, as the backup records them (the time is the dump's, not the run's)."""
+    metrics.add_metric(name="BackupDurationSeconds", unit=MetricUnit.Seconds, value=seconds)
+    metrics.add_metric(name="BackupBytes", unit=MetricUnit.Bytes, value=outcome.compressed_bytes)
+    metrics.add_metric(name="BackupRawBytes", unit=MetricUnit.Bytes, value=outcome.raw_bytes)
+    if seconds > 0:
+        metrics.add_metric(
+            name="ThroughputBytesPerSecond",
+            unit=MetricUnit.BytesPerSecond,
+            value=outcome.raw_bytes / seconds,
+        )
 
 
 def _needs_remote(backup: Backup) -> bool:

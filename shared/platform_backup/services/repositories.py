@@ -47,6 +47,7 @@ class ExecutionRepository(Protocol):
     def page(
         self, plan_id: str | None, status: str | None, limit: int, token: str | None
     ) -> Page[Execution]: ...
+    def last_success(self, plan_id: str) -> Execution | None: ...
 
 
 class BackupRepository(Protocol):

@@ -1,0 +1,36 @@
+"""Restore workflow entry point: one step of the state machine (statemachines/restore.asl.json)
+per invocation, ``{"step": ..., "restoreId": ...}``. A step that fails raises: its error type
+is what the workflow's Retry and Catch match on."""
+
+# No "from __future__ import annotations": the local stack loads this file outside sys.modules,
+# where pydantic could not resolve the step's Literal from a string.
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from platform_backup.observability import logger, metrics, tracer
+from platform_backup.services.backups import Deadline
+from platform_backup.wiring import container
+
+
+class RestoreStep(BaseModel):
+    step: Literal[
+        "validate", "safety-backup", "restore", "verify", "finalize", "rollback", "abandon"
+    ]
+    restoreId: str
+    # What a Catch passed on: {"Error": ..., "Cause": ...}.
+    error: dict[str, Any] | None = None
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = RestoreStep.model_validate(event)
+    deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
+    logger.append_keys(restore_id=request.restoreId, step=request.step)
+    restore = container().restores.run_step(
+        request.step, request.restoreId, deadline, request.error
+    )
+    return {"restoreId": restore.id, "status": restore.status, "phase": restore.phase}

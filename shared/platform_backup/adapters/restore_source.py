@@ -1,0 +1,146 @@
+"""Reading a backup copy from S3 for a restore: its manifest, its checksum, and the object as a
+stream of chunks (read ahead on a thread, so the network overlaps the client's work), pinned to
+the object version that was checked."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from platform_backup.adapters.aws import client, error_code
+from platform_backup.domain.execution import BackupCopy
+from platform_backup.errors import DependencyFailed, Unprocessable
+from platform_backup.services.restores import Checked, ChecksumMismatch
+
+CHUNK = 1 << 20
+READ_AHEAD = 8
+
+
+class SourceUnavailable(DependencyFailed):
+    """S3 could not be read (a retry may help)."""
+
+    code = "SourceUnavailable"
+
+
+class SourceMissing(Unprocessable):
+    """The copy's object or manifest is gone."""
+
+    code = "SourceMissing"
+
+
+def _region(copy: BackupCopy, default: str) -> str:
+    return copy.region or default
+
+
+def _fail(copy: BackupCopy, key: str, exc: Exception) -> Exception:
+    code = error_code(exc)
+    where = f"s3://{copy.bucket}/{key}"
+    if code in ("NoSuchKey", "404", "NoSuchVersion", "NoSuchBucket"):
+        return SourceMissing(f"{where} does not exist ({code})")
+    return SourceUnavailable(f"{where} could not be read ({code or type(exc).__name__})")
+
+
+class S3BackupSource:
+    def __init__(self, default_region: str) -> None:
+        self._region = default_region
+
+    def manifest(self, copy: BackupCopy) -> dict[str, Any]:
+        s3 = client("s3", _region(copy, self._region))
+        try:
+            body = s3.get_object(Bucket=copy.bucket, Key=copy.manifestKey)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _fail(copy, copy.manifestKey, exc) from exc
+        try:
+            manifest = json.loads(body)
+        except ValueError:
+            raise ChecksumMismatch(f"the manifest {copy.manifestKey} is not JSON") from None
+        if not isinstance(manifest, dict):
+            raise ChecksumMismatch(f"the manifest {copy.manifestKey} is not a JSON object")
+        return manifest
+
+    def checksum(self, copy: BackupCopy) -> Checked:
+        """Reads the whole object once: its SHA-256, size and version."""
+        digest = hashlib.sha256()
+        size = 0
+        version: str | None = None
+        for chunk, found_version in self._read(copy, None):
+            digest.update(chunk)
+            size += len(chunk)
+            version = found_version
+        return Checked(digest.hexdigest(), size, version)
+
+    def stream(self, copy: BackupCopy, version: str | None, sha256: str) -> Iterator[bytes]:
+        """The object's chunks, read ahead. The last chunk is held back until the whole object
+        matched ``sha256``, so a changed object never delivers its completion line."""
+        digest = hashlib.sha256()
+        pending: bytes | None = None
+        for chunk in _read_ahead(lambda: (c for c, _ in self._read(copy, version))):
+            digest.update(chunk)
+            if pending is not None:
+                yield pending
+            pending = chunk
+        if digest.hexdigest() != sha256:
+            raise ChecksumMismatch(
+                f"s3://{copy.bucket}/{copy.key} changed since it was validated: stopped"
+            )
+        if pending is not None:
+            yield pending
+
+    def _read(self, copy: BackupCopy, version: str | None) -> Iterator[tuple[bytes, str | None]]:
+        s3 = client("s3", _region(copy, self._region))
+        extra = {"VersionId": version} if version and version != "null" else {}
+        try:
+            response = s3.get_object(Bucket=copy.bucket, Key=copy.key, **extra)
+            found = response.get("VersionId")
+            for chunk in response["Body"].iter_chunks(CHUNK):
+                yield chunk, found
+        except (ClientError, BotoCoreError) as exc:
+            raise _fail(copy, copy.key, exc) from exc
+
+
+_END = object()
+
+
+def _read_ahead(make: Any) -> Iterator[bytes]:
+    """Runs the iterator ``make()`` returns on a thread, a few chunks ahead of the consumer."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for chunk in make():
+                while not stop.is_set():
+                    try:
+                        buffer.put(chunk, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as exc:
+            buffer.put(exc)
+
+    thread = threading.Thread(target=pump, name="restore-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # Unblocks a pump waiting to put, so it sees the stop.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                buffer.get_nowait()

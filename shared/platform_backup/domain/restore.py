@@ -1,0 +1,151 @@
+"""Restores of backups, in the API's shapes, and the rules of naming their targets."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from platform_backup.domain.execution import BackupCopy
+from platform_backup.errors import FieldError, ValidationFailed
+
+RestoreMode = Literal["new-database", "in-place"]
+RestoreSource = Literal["auto", "local", "remote"]
+RestoreStatus = Literal["running", "succeeded", "rolled-back", "failed"]
+RestorePhase = Literal["validate", "safety-backup", "restore", "verify", "finalize", "rollback"]
+FINAL_RESTORE_STATUSES: frozenset[str] = frozenset({"succeeded", "rolled-back", "failed"})
+
+# MariaDB's identifier limit; a suffix pushing a name past it is refused up front.
+MAX_DATABASE_NAME = 64
+SUFFIX_PATTERN = r"^[A-Za-z0-9_$]{1,40}$"
+_SUFFIX = re.compile(SUFFIX_PATTERN)
+
+
+class RestoreTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: RestoreMode
+    databaseSuffix: str | None = Field(
+        default=None,
+        pattern=SUFFIX_PATTERN,
+        description="new-database: each database restored as <name><suffix> "
+        "(default _restored_<UTC yyyymmddHHMMSS>)",
+    )
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: RestoreTarget
+    source: RestoreSource = "auto"
+    safetyBackup: bool | None = Field(
+        default=None, description="in-place: take a backup of the live databases first (default)"
+    )
+    targetSecretArn: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="restore onto another server"
+    )
+    confirm: str | None = Field(
+        default=None, max_length=256, description="in-place: the plan's name, to confirm"
+    )
+
+
+class PlanRestoreRequest(RestoreRequest):
+    before: datetime = Field(description="restore the newest backup taken before this time")
+
+
+class RestoreProgress(BaseModel):
+    bytesApplied: int = 0
+    bytesTotal: int = 0
+    percent: float = 0.0
+    etaSeconds: float | None = None
+
+
+class Restore(BaseModel):
+    id: str
+    backupId: str
+    planId: str
+    status: RestoreStatus = "running"
+    phase: RestorePhase = "validate"
+    progress: RestoreProgress = Field(default_factory=RestoreProgress)
+    target: RestoreTarget
+    source: RestoreSource = "auto"
+    safetyBackup: bool = False
+    targetSecretArn: str | None = None
+    databases: dict[str, str] = Field(
+        default_factory=dict, description="backed-up database -> restored database"
+    )
+    safetyBackupId: str | None = None
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    rowCounts: dict[str, int] = Field(default_factory=dict)
+    requestedBy: str | None = None
+    sourceCopy: BackupCopy | None = Field(
+        default=None, description="the copy Validate checked and Restore reads"
+    )
+    sourceVersion: str | None = Field(default=None, description="its S3 object version")
+    targetTouched: bool = Field(
+        default=False, description="the target received statements: a failure rolls back"
+    )
+    clientExitCode: int | None = None
+    dumpCompleted: bool = Field(default=False, description="the completion line was applied")
+    startedAt: datetime
+    updatedAt: datetime | None = None
+    finishedAt: datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_RESTORE_STATUSES
+
+    @property
+    def in_place(self) -> bool:
+        return self.target.mode == "in-place"
+
+
+def default_suffix(now: datetime) -> str:
+    return "_restored_" + now.strftime("%Y%m%d%H%M%S")
+
+
+def target_names(databases: list[str], target: RestoreTarget, now: datetime) -> dict[str, str]:
+    """Backed-up database -> the database it is restored into."""
+    if target.mode == "in-place":
+        return {name: name for name in databases}
+    suffix = target.databaseSuffix or default_suffix(now)
+    if not _SUFFIX.match(suffix):
+        raise ValidationFailed.of("target.databaseSuffix", "letters, digits, _ and $ only")
+    names = {name: name + suffix for name in databases}
+    too_long = [
+        FieldError("target.databaseSuffix", f"{new} is longer than {MAX_DATABASE_NAME} characters")
+        for new in names.values()
+        if len(new) > MAX_DATABASE_NAME
+    ]
+    if too_long:
+        raise ValidationFailed.of_many(too_long)
+    return names
+
+
+def check_confirmation(request: RestoreRequest, plan_name: str | None) -> None:
+    """In place overwrites the live databases: the request names the plan to say it means it."""
+    if request.target.mode != "in-place":
+        return
+    if not request.confirm:
+        raise ValidationFailed.of(
+            "confirm", "in-place overwrites the live databases: set it to the plan's name"
+        )
+    if plan_name is None or request.confirm != plan_name:
+        raise ValidationFailed.of("confirm", "does not match the plan's name")
+
+
+def wants_safety_backup(request: RestoreRequest) -> bool:
+    if request.target.mode != "in-place":
+        return False
+    wanted = request.safetyBackup is not False
+    if wanted and request.targetSecretArn:
+        # The safety backup is a regular backup of the platform database, not of another server.
+        raise ValidationFailed.of(
+            "safetyBackup",
+            "a safety backup can only be taken of the platform database: set it to false to "
+            "restore in place onto another server",
+        )
+    return wanted

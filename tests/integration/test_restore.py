@@ -1,0 +1,365 @@
+"""Restores end to end: the real API and restore handlers, the real MariaDB and client tools,
+moto's AWS in-process with its Step Functions engine running the real workflow definition
+(statemachines/restore.asl.json), whose tasks call the restore handler through the invoker."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.moto_api._internal.models import moto_api_backend
+
+from platform_backup.adapters import mysql_restore
+from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.mariadb import MariaDbTools
+from tests.support.api import ApiClient
+from tests.support.databases import sql
+from tests.support.moto_env import MotoEnv, moto_env
+
+pytestmark = pytest.mark.integration
+
+ASL = Path(__file__).resolve().parents[2] / "statemachines" / "restore.asl.json"
+RESTORE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:pdb-restore"
+
+
+@dataclass
+class System:
+    env: MotoEnv
+    api: ApiClient
+    plan_id: str
+    databases: list[str]
+
+    def backup(self, scheduled_time: str) -> dict[str, Any]:
+        event = {"planId": self.plan_id, "scheduledTime": scheduled_time}
+        outcome = self.env.invoker.invoke("pdb-executor", event)
+        assert outcome.function_error is None, outcome.payload.decode()
+        result = json.loads(outcome.payload)
+        assert result["status"] == "succeeded", result
+        execution = self.api.get(f"/v1/executions/{result['executionId']}").body
+        return dict(self.api.get(f"/v1/backups/{execution['backupId']}").body)
+
+    def wait(self, restore_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            current = dict(self.api.get(f"/v1/restores/{restore_id}").body)
+            if current["status"] != "running":
+                return current
+            time.sleep(0.1)
+        raise AssertionError(f"restore {restore_id} still running")
+
+    def workflow_status(self, restore_id: str) -> str:
+        sfn = self.env.client("stepfunctions")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            arn = self.env.settings.restore_state_machine_arn.replace(
+                ":stateMachine:", ":execution:"
+            )
+            status = str(sfn.describe_execution(executionArn=f"{arn}:{restore_id}")["status"])
+            if status != "RUNNING":
+                return status
+            time.sleep(0.1)
+        raise AssertionError("the workflow is still running")
+
+
+@pytest.fixture
+def system(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PLATFORM_DB_NAMES": ",".join(platform_dbs),
+    }.items():
+        monkeypatch.setenv(name, value)
+    saved = moto_api_backend.get_config()
+    # moto's engine runs the real definition; under mock_aws its Lambda calls stay in-process.
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+    try:
+        with moto_env() as env:
+            yield _system(env, platform_dbs)
+    finally:
+        moto_api_backend.set_config(saved)
+
+
+def _system(env: MotoEnv, databases: list[str]) -> System:
+    secret = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
+    env.client("secretsmanager").create_secret(
+        Name=env.settings.db_secret_arn, SecretString=json.dumps(secret)
+    )
+    env.client("stepfunctions").create_state_machine(
+        name=env.settings.restore_state_machine_arn.rsplit(":", 1)[-1],
+        definition=ASL.read_text().replace("${RestoreFunctionArn}", RESTORE_ARN),
+        roleArn="arn:aws:iam::123456789012:role/pdb-test-states",
+    )
+    api = ApiClient(env.invoker)
+    storage = api.post(
+        "/v1/storages",
+        {
+            "name": "primary",
+            "role": "local",
+            "bucket": "pdb-primary",
+            "region": "us-east-1",
+            "prefix": "platform-db/",
+            "capacityBytes": 10**11,
+        },
+    ).body["id"]
+    plan = api.post(
+        "/v1/plans",
+        {
+            "name": "platform-db",
+            "localStorageIds": [storage],
+            "policy": {"cycle": "hourly", "startTime": "2026-01-01T00:05:00Z"},
+            "retention": {"local": {"mode": "count", "value": 7}},
+        },
+    )
+    assert plan.status == 201, plan.body
+    return System(env, api, plan.body["id"], databases)
+
+
+def checksums(database: str) -> dict[str, str]:
+    tables = sql(
+        "SELECT TABLE_NAME FROM information_schema.TABLES"
+        f" WHERE TABLE_SCHEMA = '{database}' AND TABLE_TYPE = 'BASE TABLE'"
+    ).split()
+    if not tables:
+        return {}
+    rows = sql(f"CHECKSUM TABLE {', '.join(f'`{database}`.`{t}`' for t in tables)}")
+    return {line.split("\t")[0].split(".", 1)[1]: line.split("\t")[1] for line in rows.splitlines()}
+
+
+def definitions(database: str) -> dict[str, str]:
+    """SHOW CREATE of every view, routine and trigger, with the database's name taken out."""
+    found: dict[str, str] = {}
+    queries = {
+        "VIEW": f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA='{database}'",
+        "PROCEDURE": "SELECT ROUTINE_NAME FROM information_schema.ROUTINES"
+        f" WHERE ROUTINE_SCHEMA='{database}' AND ROUTINE_TYPE='PROCEDURE'",
+        "FUNCTION": "SELECT ROUTINE_NAME FROM information_schema.ROUTINES"
+        f" WHERE ROUTINE_SCHEMA='{database}' AND ROUTINE_TYPE='FUNCTION'",
+        "TRIGGER": "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS"
+        f" WHERE TRIGGER_SCHEMA='{database}'",
+    }
+    for kind, query in queries.items():
+        for name in sql(query).split():
+            shown = sql(f"SHOW CREATE {kind} `{database}`.`{name}`").rstrip("\n")
+            if kind == "TRIGGER":
+                shown = shown.rsplit("\t", 1)[0]  # its last column is when it was created
+            found[f"{kind} {name}"] = shown.replace(database, "<db>")
+    return found
+
+
+def drop(*databases: str) -> None:
+    sql("".join(f"DROP DATABASE IF EXISTS `{name}`;" for name in databases))
+
+
+def test_a_backup_restored_into_new_databases_is_identical(system: System) -> None:
+    # Given a backup of the platform databases
+    backup = system.backup("2026-11-25T10:05:00Z")
+    before = {db: (checksums(db), definitions(db)) for db in system.databases}
+    # When it is restored into new databases through the API and the workflow
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "new-database", "databaseSuffix": "_verify"}},
+    )
+    assert started.status == 202, started.body
+    restored = {db: f"{db}_verify" for db in system.databases}
+    try:
+        done = system.wait(started.body["id"])
+        # Then it succeeded, verified, with the row counts of every table
+        assert done["status"] == "succeeded", done
+        assert done["databases"] == restored
+        assert done["progress"]["percent"] == 100.0
+        assert done["progress"]["bytesApplied"] == backup["rawBytes"]
+        assert system.workflow_status(done["id"]) == "SUCCEEDED"
+        for source, target in restored.items():
+            # every table's checksum and every view, routine and trigger are the same
+            assert checksums(target) == before[source][0]
+            assert definitions(target) == before[source][1]
+            assert any(int(c) > 0 for c in checksums(target).values() if c != "NULL")
+            counted = {k for k in done["rowCounts"] if k.startswith(f"{target}.")}
+            assert len(counted) == len(before[source][0])
+            # and the sources are unchanged
+            assert (checksums(source), definitions(source)) == before[source]
+        # And the plan is free again: the lease was released
+        assert DynamoLeases().holder(system.plan_id) is None
+    finally:
+        drop(*restored.values())
+
+
+def test_in_place_brings_the_databases_back_and_keeps_a_safety_backup(system: System) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-25T11:05:00Z")
+    before = (checksums(zstack), definitions(zstack))
+    # Given rows changed and deleted, a table and a routine added after the backup
+    sql(
+        "UPDATE ResourceVO SET resourceName = 'changed' LIMIT 10; DELETE FROM GlobalConfigVO;"
+        " CREATE TABLE AddedLater (id INT PRIMARY KEY);"
+        " CREATE PROCEDURE added_later() SELECT 1;",
+        zstack,
+    )
+    changed = checksums(zstack)
+    # When the restore is asked without the confirmation, or with the wrong one
+    for body in ({}, {"confirm": "another-plan"}):
+        refused = system.api.post(
+            f"/v1/backups/{backup['id']}/restores", {"target": {"mode": "in-place"}, **body}
+        )
+        # Then it is refused and nothing is touched
+        assert refused.status == 400, refused.body
+        assert refused.error_fields == ["confirm"]
+    assert checksums(zstack) == changed
+    assert system.api.get("/v1/restores").body["items"] == []
+    # When it is confirmed with the plan's name
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+    )
+    assert started.status == 202, started.body
+    done = system.wait(started.body["id"])
+    # Then the rows are back, the added table and routine are gone
+    assert done["status"] == "succeeded", done
+    assert done["requestedBy"]
+    assert (checksums(zstack), definitions(zstack)) == before
+    # And a pre-restore safety backup of the changed state exists
+    safety = system.api.get(f"/v1/backups/{done['safetyBackupId']}").body
+    assert safety["trigger"] == "pre-restore"
+    executions = system.api.get(f"/v1/executions?planId={system.plan_id}").body["items"]
+    assert executions[0]["trigger"] == "pre-restore"
+
+
+def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) -> None:
+    # Given a backup whose object has one byte flipped
+    backup = system.backup("2026-11-25T12:05:00Z")
+    [copy] = backup["copies"]
+    s3 = system.env.client("s3")
+    body = bytearray(s3.get_object(Bucket=copy["bucket"], Key=copy["key"])["Body"].read())
+    body[len(body) // 2] ^= 0x01
+    s3.put_object(Bucket=copy["bucket"], Key=copy["key"], Body=bytes(body))
+    assert hashlib.sha256(body).hexdigest() != backup["sha256"]
+    zstack = system.databases[0]
+    before = checksums(zstack)
+    # When it is restored in place
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db", "safetyBackup": False},
+    )
+    done = system.wait(started.body["id"])
+    # Then it failed at Validate, saying why, and the target is untouched
+    assert (done["status"], done["phase"]) == ("failed", "validate"), done
+    assert "corrupted or truncated" in done["error"]
+    assert checksums(zstack) == before
+    assert system.workflow_status(done["id"]) == "FAILED"
+    assert DynamoLeases().holder(system.plan_id) is None
+
+
+def _failing_client(tmp_path: Path) -> MariaDbTools:
+    """A client that applies the first 300 kB of a dump, then fails; once only (queries, which
+    pass their SQL with -e, go through)."""
+    marker = tmp_path / "failed-once"
+    wrapper = tmp_path / "mariadb-fails-once"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" -e "*) exec mariadb "$@";; esac\n'
+        f'if [ -e "{marker}" ]; then exec mariadb "$@"; fi\n'
+        f'touch "{marker}"\n'
+        'head -c 300000 | mariadb "$@"\n'
+        "exit 7\n"
+    )
+    wrapper.chmod(0o755)
+    return MariaDbTools(client=str(wrapper))
+
+
+def test_a_failure_in_the_middle_of_a_new_database_restore_drops_them(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = system.backup("2026-11-25T13:05:00Z")
+    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _failing_client(tmp_path))
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "new-database", "databaseSuffix": "_half"}},
+    )
+    targets = [f"{db}_half" for db in system.databases]
+    try:
+        done = system.wait(started.body["id"])
+        assert (done["status"], done["phase"]) == ("rolled-back", "rollback"), done
+        assert "exit 7" in done["error"]
+        present = sql(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+            f" WHERE SCHEMA_NAME IN ('{targets[0]}', '{targets[1]}')"
+        )
+        assert present == ""
+    finally:
+        drop(*targets)
+
+
+def test_a_failure_in_the_middle_of_an_in_place_restore_rolls_back(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-25T14:05:00Z")
+    sql(
+        "CREATE TABLE IF NOT EXISTS AddedLater2 (id INT PRIMARY KEY);"
+        " INSERT INTO AddedLater2 VALUES (1);",
+        zstack,
+    )
+    before = (checksums(zstack), definitions(zstack))
+    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _failing_client(tmp_path))
+    try:
+        started = system.api.post(
+            f"/v1/backups/{backup['id']}/restores",
+            {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+        )
+        done = system.wait(started.body["id"])
+        # Then it is rolled back from the safety backup: as it was before the restore
+        assert done["status"] == "rolled-back", done
+        assert done["safetyBackupId"]
+        assert (checksums(zstack), definitions(zstack)) == before
+    finally:
+        sql("DROP TABLE IF EXISTS AddedLater2", zstack)
+
+
+def test_a_restore_is_refused_while_the_plan_is_busy_and_blocks_backups(system: System) -> None:
+    backup = system.backup("2026-11-25T15:05:00Z")
+    leases = DynamoLeases()
+    # Given a backup holding the plan's lease
+    assert leases.acquire(system.plan_id, "run-1", "backup", "schedule backup", time.time(), 300)[0]
+    # When a restore is asked: 409 with the reason
+    refused = system.api.post(
+        f"/v1/backups/{backup['id']}/restores", {"target": {"mode": "new-database"}}
+    )
+    assert refused.status == 409, refused.body
+    assert "backup run-1" in refused.body["error"]["message"]
+    leases.release(system.plan_id, "run-1")
+
+
+def test_a_scheduled_backup_firing_during_a_restore_is_skipped(system: System) -> None:
+    # Given the newest backup before a time, restored through the plan's route
+    backup = system.backup("2026-11-25T16:05:00Z")
+    started = system.api.post(
+        f"/v1/plans/{system.plan_id}/restores",
+        {
+            "target": {"mode": "new-database", "databaseSuffix": "_during"},
+            "before": "2099-01-01T00:00:00Z",
+        },
+    )
+    assert started.status == 202, started.body
+    assert started.body["backupId"] == backup["id"]
+    targets = [f"{db}_during" for db in system.databases]
+    try:
+        # When the schedule fires while the restore holds the plan's lease
+        event = {"planId": system.plan_id, "scheduledTime": "2026-11-25T17:05:00Z"}
+        outcome = json.loads(system.env.invoker.invoke("pdb-executor", event).payload)
+        # Then that run is skipped, naming the restore
+        assert outcome["status"] == "skipped"
+        skipped = system.api.get(f"/v1/executions/{outcome['executionId']}").body
+        assert f"restore {started.body['id']}" in skipped["reason"]
+        assert system.wait(started.body["id"])["status"] == "succeeded"
+    finally:
+        drop(*targets)
