@@ -319,6 +319,7 @@ def main() -> int:
 
     # The stack's own lines would interleave with the story; warnings and errors still show.
     logs.configure(logging.WARNING)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     with throwaway_databases() as databases:
         os.environ["PLATFORM_DB_NAMES"] = ",".join(databases)
         stack = start_stack(0, 0)
