@@ -5,7 +5,8 @@ script with zstd, and the executor's pipeline; then the pipeline's peak memory a
 Environment: BENCH_ROWS (resource rows of the 1x database, default 3000000; the 3x database has
 three times as many), BENCH_DB (name prefix, default "bench"; the row count is appended),
 MARIADB_OPTS (client options, default "-h 127.0.0.1 -u root"), BENCH_SKIP_3X=1 to skip the 3x
-database (it takes a while to build).
+database (it takes a while to build). Retention's section (bench/retention.py) comes last;
+BENCH_ONLY=retention runs it alone, without MariaDB.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from bench import retention
 from platform_backup.adapters.dump_pipeline import DUMP_OPTIONS
 
 MAKE_DB = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make-bench-db.sh"
@@ -218,4 +220,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("BENCH_ONLY") != "retention":
+        main()
+    retention.report()

@@ -20,6 +20,7 @@ from platform_backup.adapters.tables import (
     BackupItem,
     ExecutionItem,
     StorageItem,
+    transaction_connection,
 )
 from platform_backup.domain.execution import Backup, Execution
 from platform_backup.domain.retention import RetentionCursor
@@ -343,4 +344,4 @@ def _cursor_id(plan_id: str) -> str:
 
 def _connection() -> Connection:
     meta: Any = BackupItem.Meta
-    return Connection(region=meta.region)
+    return transaction_connection(meta.region)

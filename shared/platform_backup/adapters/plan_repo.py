@@ -15,7 +15,12 @@ from pynamodb.transactions import TransactWrite
 
 from platform_backup.adapters.keys import usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
-from platform_backup.adapters.tables import LockItem, PlanItem, StorageItem
+from platform_backup.adapters.tables import (
+    LockItem,
+    PlanItem,
+    StorageItem,
+    transaction_connection,
+)
 from platform_backup.domain.plan import Plan, PlanSpec
 from platform_backup.errors import Conflict, NotFound
 from platform_backup.services.ports import Page
@@ -62,7 +67,7 @@ def storage_roles(plan: PlanSpec) -> dict[str, str]:
 class DynamoPlanRepository:
     def _connection(self) -> Connection:
         meta: Any = PlanItem.Meta
-        return Connection(region=meta.region)
+        return transaction_connection(meta.region)
 
     def _reference(self, tx: TransactWrite, storage_id: str, role: str, delta: int) -> None:
         condition = StorageItem.id.exists()
