@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from bench import retention
+from bench import restore, retention
 from platform_backup.adapters.dump_pipeline import DUMP_OPTIONS
 
 MAKE_DB = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make-bench-db.sh"
@@ -215,6 +215,9 @@ def main() -> None:
             )
             verdict = "met" if growth <= 1.2 else "MISSED"
             print(f"3x / 1x peak memory      {growth:5.2f}x  (target <= 1.20: {verdict})")
+        print(flush=True)
+        for line in restore.run(db, env):
+            print(line, flush=True)
     finally:
         server.stop()
 

@@ -1,0 +1,332 @@
+"""Restores onto another database server (disaster recovery: a second, private MariaDB server
+started here, reached with a password through a secret in the RDS format) and from the remote
+copy once retention has pruned the local one. The same system as tests/integration/
+test_restore.py: the real API and workflow on moto's Step Functions engine, the real MariaDB."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.wiring import container
+from tests.integration.conftest import free_port
+from tests.integration.test_restore import System, drop, system
+from tests.support.databases import RUN_ID, sql
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["system"]  # the restore system fixture, shared with test_restore.py
+
+# Outside a root PATH the server binary is usually not found by name.
+MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+Run = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Server:
+    """A private MariaDB server: root over its own socket for the test's checks, and a user with
+    a password over TCP for the restore."""
+
+    workdir: Path
+    port: int
+    username: str
+    password: str
+
+    @property
+    def socket(self) -> Path:
+        return self.workdir / "mysqld.sock"
+
+    def sql(self, statement: str) -> str:
+        done = subprocess.run(
+            [
+                "mariadb",
+                "--no-defaults",
+                f"--socket={self.socket}",
+                "--user=root",
+                "--batch",
+                "--skip-column-names",
+                "--raw",
+                "--default-character-set=utf8mb4",
+            ],
+            input=statement.encode(),
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout.decode()
+
+    def secret(self, system: System) -> str:
+        """Its connection as a Secrets Manager secret in the RDS format; the secret's ARN."""
+        value = {
+            "engine": "mariadb",
+            "host": "127.0.0.1",
+            "port": self.port,
+            "username": self.username,
+            "password": self.password,
+            "dbInstanceIdentifier": "platform-db-dr",
+        }
+        created = system.env.client("secretsmanager").create_secret(
+            Name=f"pdbt-dr-{self.port}", SecretString=json.dumps(value)
+        )
+        return str(created["ARN"])
+
+
+def _start(server: Server) -> subprocess.Popen[bytes]:
+    data, tmp = server.workdir / "data", server.workdir / "tmp"
+    tmp.mkdir()
+    # Its own tmpdir above all: a starting server deletes every #sql* file in its tmpdir, which
+    # in a shared /tmp are the temporary tables of the platform database's server.
+    own = [f"--datadir={data}", f"--tmpdir={tmp}", f"--user={getpass.getuser()}"]
+    install = subprocess.run(
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            *own,
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout.decode() + install.stderr.decode()
+    log = server.workdir / "error.log"
+    process = subprocess.Popen(
+        [
+            MARIADBD,
+            "--no-defaults",
+            *own,
+            f"--socket={server.socket}",
+            f"--port={server.port}",
+            "--bind-address=127.0.0.1",
+            f"--pid-file={server.workdir / 'mysqld.pid'}",
+            f"--log-error={log}",
+            "--innodb-buffer-pool-size=64M",
+            "--skip-log-bin",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ping = ["mariadb-admin", "--no-defaults", f"--socket={server.socket}", "-u", "root", "ping"]
+    ready_by = time.monotonic() + 60
+    while subprocess.run(ping, capture_output=True, check=False).returncode != 0:
+        if process.poll() is not None or time.monotonic() > ready_by:
+            reason = log.read_text() if log.exists() else "no error log"
+            raise AssertionError(f"the second server did not start: {reason[-2000:]}")
+        time.sleep(0.1)
+    return process
+
+
+@pytest.fixture
+def second_server() -> Iterator[Server]:
+    """Started in a temporary directory on a free port; stopped and removed whatever happens."""
+    # Short: a socket path is limited to about 100 characters.
+    workdir = Path(tempfile.mkdtemp(prefix="pdbt-srv-"))
+    password = f"Dr#{RUN_ID} \"q\" 'x' \\ $HOME ;"
+    server = Server(workdir, free_port(), f"pdbt_dr_{RUN_ID}", password)
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        process = _start(server)
+        escaped = password.replace("\\", "\\\\").replace("'", "\\'")
+        # What a restore onto a new server needs: creating databases and, for the dump's
+        # DEFINER clauses, objects on behalf of another user.
+        server.sql(
+            f"CREATE USER '{server.username}'@'%' IDENTIFIED BY '{escaped}';"
+            f" GRANT ALL PRIVILEGES ON *.* TO '{server.username}'@'%';"
+        )
+        yield server
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def checksums(run: Run, database: str) -> dict[str, str]:
+    """CHECKSUM TABLE of every table of ``database``, on the server ``run`` talks to."""
+    tables = run(
+        "SELECT TABLE_NAME FROM information_schema.TABLES"
+        f" WHERE TABLE_SCHEMA = '{database}' AND TABLE_TYPE = 'BASE TABLE'"
+    ).split()
+    if not tables:
+        return {}
+    rows = run(f"CHECKSUM TABLE {', '.join(f'`{database}`.`{t}`' for t in tables)}")
+    return {line.split("\t")[0].split(".", 1)[1]: line.split("\t")[1] for line in rows.splitlines()}
+
+
+def objects(run: Run, database: str) -> set[str]:
+    """The views, routines and triggers of ``database``."""
+    listed = run(
+        f"SELECT CONCAT('view ', TABLE_NAME) FROM information_schema.VIEWS"
+        f" WHERE TABLE_SCHEMA = '{database}' UNION ALL"
+        f" SELECT CONCAT('routine ', ROUTINE_NAME) FROM information_schema.ROUTINES"
+        f" WHERE ROUTINE_SCHEMA = '{database}' UNION ALL"
+        f" SELECT CONCAT('trigger ', TRIGGER_NAME) FROM information_schema.TRIGGERS"
+        f" WHERE TRIGGER_SCHEMA = '{database}'"
+    )
+    return set(listed.splitlines())
+
+
+def snapshot(run: Run, database: str) -> tuple[dict[str, str], set[str]]:
+    return checksums(run, database), objects(run, database)
+
+
+def restore(system: System, backup_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    started = system.api.post(f"/v1/backups/{backup_id}/restores", body)
+    assert started.status == 202, started.body
+    return system.wait(started.body["id"])
+
+
+def test_a_backup_restored_into_new_databases_on_another_server_is_identical(
+    system: System, second_server: Server
+) -> None:
+    # Given a backup of the platform databases, and another server known by its secret
+    backup = system.backup("2026-11-25T10:05:00Z")
+    before = {db: snapshot(sql, db) for db in system.databases}
+    secret_arn = second_server.secret(system)
+    # When the backup is restored into new databases on that server
+    done = restore(
+        system,
+        backup["id"],
+        {
+            "target": {"mode": "new-database", "databaseSuffix": "_dr"},
+            "targetSecretArn": secret_arn,
+        },
+    )
+    # Then it succeeded, and every table, view, routine and trigger is there as backed up
+    assert done["status"] == "succeeded", done
+    assert done["targetSecretArn"] == secret_arn
+    for source in system.databases:
+        assert snapshot(second_server.sql, f"{source}_dr") == before[source]
+        assert any(c not in ("0", "NULL") for c in before[source][0].values())
+    # And the platform database's server got nothing and is unchanged
+    names = ", ".join(f"'{db}_dr'" for db in system.databases)
+    assert (
+        sql(f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({names})")
+        == ""
+    )
+    assert {db: snapshot(sql, db) for db in system.databases} == before
+
+
+def test_in_place_onto_another_server_replaces_what_it_holds(
+    system: System, second_server: Server
+) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-25T11:05:00Z")
+    before = {db: snapshot(sql, db) for db in system.databases}
+    secret_arn = second_server.secret(system)
+    # Given the other server holds an older state of the platform database: a table since gone
+    second_server.sql(f"CREATE DATABASE `{zstack}`; CREATE TABLE `{zstack}`.Stale (id INT)")
+    in_place = {"target": {"mode": "in-place"}, "confirm": "platform-db"}
+    # When asked in place there with the safety backup on (the default)
+    refused = system.api.post(
+        f"/v1/backups/{backup['id']}/restores", {**in_place, "targetSecretArn": secret_arn}
+    )
+    # Then it is refused: a safety backup can only be taken of the platform database
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["safetyBackup"]
+    # When asked with the safety backup off
+    done = restore(
+        system,
+        backup["id"],
+        {**in_place, "targetSecretArn": secret_arn, "safetyBackup": False},
+    )
+    # Then the other server holds the databases as backed up, the stale table gone
+    assert done["status"] == "succeeded", done
+    assert done["safetyBackupId"] is None
+    for source in system.databases:
+        assert snapshot(second_server.sql, source) == before[source]
+    # And the platform databases themselves were not touched
+    assert {db: snapshot(sql, db) for db in system.databases} == before
+
+
+@pytest.fixture
+def synced(system: System) -> System:
+    """The plan syncs to a remote storage in another region and keeps one local copy."""
+    system.env.client("s3").create_bucket(
+        Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    remote = system.api.post(
+        "/v1/storages",
+        {
+            "name": "offsite",
+            "role": "remote",
+            "bucket": "pdb-offsite",
+            "region": "eu-west-1",
+            "prefix": "dr/",
+            "capacityBytes": 10**11,
+        },
+    )
+    assert remote.status == 201, remote.body
+    plan = system.api.get(f"/v1/plans/{system.plan_id}").body
+    body = {k: plan[k] for k in ("name", "localStorageIds", "policy")}
+    body |= {
+        "remoteSync": True,
+        "remoteStorageId": remote.body["id"],
+        "retention": {"local": {"mode": "count", "value": 1}, "remote": {"mode": "permanent"}},
+    }
+    updated = system.api.put(f"/v1/plans/{system.plan_id}", body)
+    assert updated.status == 200, updated.body
+    return system
+
+
+def test_a_backup_whose_local_copy_was_pruned_is_restored_from_its_remote_copy(
+    synced: System,
+) -> None:
+    system = synced
+    zstack = system.databases[0]
+    # Given an older backup, a change, and a newer backup, both synced to the remote storage
+    older = system.backup("2026-11-25T12:05:00Z")
+    at_older = {db: snapshot(sql, db) for db in system.databases}
+    restored: list[str] = []
+    sql("CREATE TABLE AddedAfter (id INT PRIMARY KEY); INSERT INTO AddedAfter VALUES (1);", zstack)
+    try:
+        system.backup("2026-11-25T13:05:00Z")
+        # And retention pruned the older backup's local copy
+        container().retention.apply(system.plan_id)
+        copies = system.api.get(f"/v1/backups/{older['id']}").body["copies"]
+        assert [(c["role"], c["status"]) for c in copies] == [("remote", "available")]
+        # When it is restored from its local copy
+        refused = system.api.post(
+            f"/v1/backups/{older['id']}/restores",
+            {"target": {"mode": "new-database"}, "source": "local"},
+        )
+        # Then it is refused, saying why, and nothing started
+        assert refused.status == 422, refused.body
+        assert "no available local copy" in refused.body["error"]["message"]
+        assert system.api.get("/v1/restores").body["items"] == []
+        assert DynamoLeases().holder(system.plan_id) is None
+        for source in ("auto", "remote"):
+            # When it is restored with the source automatic, or remote
+            suffix = f"_{source}"
+            restored += [db + suffix for db in system.databases]
+            done = restore(
+                system,
+                older["id"],
+                {"target": {"mode": "new-database", "databaseSuffix": suffix}, "source": source},
+            )
+            # Then it is read from the remote copy and is the older backup's state
+            assert done["status"] == "succeeded", done
+            assert (done["sourceCopy"]["role"], done["sourceCopy"]["bucket"]) == (
+                "remote",
+                "pdb-offsite",
+            )
+            for db in system.databases:
+                assert snapshot(sql, db + suffix) == at_older[db]
+    finally:
+        sql("DROP TABLE IF EXISTS AddedAfter", zstack)
+        drop(*restored)
