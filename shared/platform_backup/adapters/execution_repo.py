@@ -12,7 +12,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from platform_backup.adapters.keys import usable_id
+from platform_backup.adapters.keys import read_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import (
     KIND_BACKUP,
@@ -79,12 +79,9 @@ class DynamoExecutionRepository:
             raise ExecutionWriteRefused(execution.id) from exc
 
     def get(self, execution_id: str) -> Execution:
-        if not usable_id(execution_id):
+        item = read_item(ExecutionItem, execution_id)
+        if item is None:
             raise NotFound(f"execution '{execution_id[:64]}' does not exist")
-        try:
-            item = ExecutionItem.get(execution_id, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound(f"execution '{execution_id}' does not exist") from None
         return Execution.model_validate(item.body)
 
     def find(self, execution_id: str) -> Execution | None:
@@ -157,12 +154,9 @@ class DynamoBackupRepository:
             raise Conflict(f"backup '{backup.id}' exists already") from exc
 
     def get(self, backup_id: str) -> Backup:
-        if not usable_id(backup_id):
+        item = read_item(BackupItem, backup_id)
+        if item is None:
             raise NotFound(f"backup '{backup_id[:64]}' does not exist")
-        try:
-            item = BackupItem.get(backup_id, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound(f"backup '{backup_id}' does not exist") from None
         return Backup.model_validate(item.body)
 
     def find(self, backup_id: str) -> Backup | None:
@@ -222,10 +216,8 @@ class DynamoBackupRepository:
         return BackupBatch([_stored(item) for item in items], len(unique))
 
     def find_stored(self, backup_id: str) -> Stored[Backup] | None:
-        try:
-            return _stored(BackupItem.get(backup_id, consistent_read=True))
-        except DoesNotExist:
-            return None
+        item = read_item(BackupItem, backup_id)
+        return None if item is None else _stored(item)
 
     def newest_with_copy(self, plan_id: str) -> Backup | None:
         """The plan's newest backup that still has an available copy."""

@@ -13,7 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from platform_backup.adapters.keys import usable_id
+from platform_backup.adapters.keys import read_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import (
     LockItem,
@@ -109,12 +109,10 @@ class DynamoPlanRepository:
             return None
 
     def get(self, plan_id: str) -> Plan:
-        if not usable_id(plan_id):
+        item = read_item(PlanItem, plan_id)
+        if item is None:
             raise NotFound(f"plan '{plan_id[:64]}' does not exist")
-        try:
-            return _to_domain(PlanItem.get(plan_id, consistent_read=True))
-        except DoesNotExist:
-            raise NotFound(f"plan '{plan_id}' does not exist") from None
+        return _to_domain(item)
 
     def find(self, plan_id: str) -> Plan | None:
         try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
-from platform_backup.adapters.keys import usable_id
+from platform_backup.adapters.keys import read_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import KIND_RESTORE, RestoreItem
 from platform_backup.domain.restore import Restore
@@ -47,12 +47,9 @@ class DynamoRestoreRepository:
             raise RestoreFinal(f"restore '{restore.id}' has ended already") from exc
 
     def get(self, restore_id: str) -> Restore:
-        if not usable_id(restore_id):
+        item = read_item(RestoreItem, restore_id)
+        if item is None:
             raise NotFound(f"restore '{restore_id[:64]}' does not exist")
-        try:
-            item = RestoreItem.get(restore_id, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound(f"restore '{restore_id}' does not exist") from None
         return Restore.model_validate(item.body)
 
     def find(self, restore_id: str) -> Restore | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from platform_backup.adapters.keys import usable_id
+from platform_backup.adapters.keys import read_item, usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import StorageItem
 from platform_backup.domain.storage import Storage, StoragePatch
@@ -30,7 +30,7 @@ def _to_domain(item: StorageItem) -> Storage:
 
 
 def _not_found(storage_id: str) -> NotFound:
-    return NotFound(f"storage '{storage_id}' does not exist")
+    return NotFound(f"storage '{storage_id[:64]}' does not exist")
 
 
 class DynamoStorageRepository:
@@ -54,12 +54,10 @@ class DynamoStorageRepository:
             raise Conflict(f"storage '{storage.id}' exists already") from exc
 
     def get(self, storage_id: str) -> Storage:
-        if not usable_id(storage_id):
-            raise NotFound(f"storage '{storage_id[:64]}' does not exist")
-        try:
-            return _to_domain(StorageItem.get(storage_id, consistent_read=True))
-        except DoesNotExist:
-            raise _not_found(storage_id) from None
+        item = read_item(StorageItem, storage_id)
+        if item is None:
+            raise _not_found(storage_id)
+        return _to_domain(item)
 
     def find(self, storage_id: str) -> Storage | None:
         try:
