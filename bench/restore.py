@@ -284,6 +284,9 @@ def main() -> None:
     # Imported here: the child that times the restore has no use for it (it takes a second).
     from moto.server import ThreadedMotoServer
 
+    from devstack import moto_fidelity
+
+    moto_fidelity.install()
     db = os.environ.get("BENCH_DB", "bench_1000000")
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
