@@ -3,6 +3,7 @@ or a run-now started by the API (``{planId, executionId}``)."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,6 +13,10 @@ from platform_backup.errors import ValidationFailed
 from platform_backup.observability import logger, metrics, tracer
 from platform_backup.services.backups import Deadline
 from platform_backup.wiring import container
+
+# Everything imported so far lives as long as the function: kept out of the garbage collector's
+# passes, which otherwise walk boto3's models again and again during a backup.
+gc.freeze()
 
 
 class ExecutorEvent(BaseModel):

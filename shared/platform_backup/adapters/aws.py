@@ -13,10 +13,14 @@ from botocore.config import Config
 # Downloads are verified against the SHA-256 recorded for the whole backup, which is stronger
 # than S3's per-response checksums (composite for multipart objects, so not comparable across
 # copies with other part sizes); those are checked only where a call asks for them.
+# S3 payloads are not hashed into the signature: every upload carries its own CRC32 checksum,
+# and over HTTPS botocore already leaves them unsigned; only a plain-HTTP endpoint (the local
+# stack) would otherwise pay a SHA-256 of every byte uploaded.
 _CONFIG = Config(
     retries={"max_attempts": 5, "mode": "standard"},
     connect_timeout=5,
     response_checksum_validation="when_required",
+    s3={"payload_signing_enabled": False},
 )
 
 
