@@ -24,20 +24,17 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from moto.server import ThreadedMotoServer
-
 from bench import restore, retention
-from devstack import moto_fidelity
+from devstack.aws import EmbeddedAws
 from platform_backup.adapters.dump_pipeline import DUMP_OPTIONS, OUTPUT_BUFFER
 
 MAKE_DB = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make-bench-db.sh"
@@ -80,13 +77,13 @@ def measure(argv: list[str], env: dict[str, str] | None = None, sample: bool = F
         while not done.wait(0.02):
             peak = max(peak, tree_rss(proc.pid))
 
-    sampler = threading.Thread(target=sampling, daemon=True)
-    if sample:
+    sampler = threading.Thread(target=sampling, daemon=True) if sample else None
+    if sampler:
         sampler.start()
     out, _ = proc.communicate()
     seconds = time.perf_counter() - started
     done.set()
-    if sample:
+    if sampler:
         sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {shlex.join(argv)}")
@@ -110,12 +107,6 @@ def ensure_db(name: str, rows: int) -> None:
     print(f"building `{name}` ({rows} resource rows) ...", flush=True)
     env = {**os.environ, "MARIADB_OPTS": shlex.join(mariadb_opts())}
     subprocess.run(["bash", str(MAKE_DB), str(rows), name], check=True, env=env)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def upload_command(endpoint: str, key: str) -> tuple[str, str]:
@@ -166,21 +157,12 @@ def main() -> None:
     if not skip_3x:
         ensure_db(db_3x, rows * 3)
 
-    port = free_port()
-    moto_fidelity.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    os.environ.update({k: env[k] for k in env if k.startswith("AWS_")})
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
+    # The local stack's S3 (moto as devstack runs it), pointed at by this process's environment
+    # and so by every command it starts.
+    stack = EmbeddedAws(port=0)
+    stack.start()
+    endpoint, env = stack.endpoint, dict(os.environ)
+    stack.client("s3").create_bucket(Bucket=BUCKET)
     try:
         dump = shlex.join(["mariadb-dump", *mariadb_opts(), *DUMP_OPTIONS, "--databases", db])
         upload_label = upload_command(endpoint, "")[1]
@@ -196,19 +178,26 @@ def main() -> None:
         print(f"floor: {floor_dump} > /dev/null")
         print(f"upload in the scripts: {upload_label}; S3: moto server at {endpoint}\n", flush=True)
 
-        repeat = int(os.environ.get("BENCH_REPEAT", "3"))
-        runs: dict[str, list[Measured]] = {}
         process_walls: list[float] = []
-        for _ in range(repeat):
-            floor = measure(["bash", "-o", "pipefail", "-c", f"{floor_dump} > /dev/null"])
-            runs.setdefault("floor", []).append(floor)
-            runs.setdefault("classic", []).append(measure(script("gzip -6", "classic.sql.gz"), env))
-            zstd = measure(script("zstd -3 -q", "script.sql.zst"), env)
-            runs.setdefault("zstd script", []).append(zstd)
+        report: dict[str, Any] = {}
+
+        def pipeline() -> Measured:
+            nonlocal report
             process, report = run_pipeline(db, "pipeline.sql.zst", env)
             process_walls.append(process.seconds)
-            invocation = Measured(report["seconds"], process.peak_rss, process.stdout)
-            runs.setdefault("pipeline", []).append(invocation)
+            return Measured(report["seconds"], process.peak_rss, process.stdout)
+
+        contenders: dict[str, Callable[[], Measured]] = {
+            "floor": lambda: measure(["bash", "-o", "pipefail", "-c", f"{floor_dump} > /dev/null"]),
+            "classic": lambda: measure(script("gzip -6", "classic.sql.gz"), env),
+            "zstd script": lambda: measure(script("zstd -3 -q", "script.sql.zst"), env),
+            "pipeline": pipeline,
+        }
+        repeat = int(os.environ.get("BENCH_REPEAT", "3"))
+        runs: dict[str, list[Measured]] = {name: [] for name in contenders}
+        for _ in range(repeat):
+            for name, run in contenders.items():
+                runs[name].append(run())
         results = {name: median(measured) for name, measured in runs.items()}
 
         labels = {
@@ -257,7 +246,7 @@ def main() -> None:
         for line in restore.run(db, env):
             print(line, flush=True)
     finally:
-        server.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":

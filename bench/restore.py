@@ -23,7 +23,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -274,35 +273,18 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
     return {"rawBytes": applied.raw_bytes, "seconds": time.perf_counter() - started}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main() -> None:
-    # Imported here: the child that times the restore has no use for it (it takes a second).
-    from moto.server import ThreadedMotoServer
+    # Imported here: the child that times the restore has no use for moto (it takes a second).
+    from devstack.aws import EmbeddedAws
 
-    from devstack import moto_fidelity
-
-    moto_fidelity.install()
     db = os.environ.get("BENCH_DB", "bench_1000000")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": REGION,
-    }
+    stack = EmbeddedAws(port=0, region=REGION)
+    stack.start()
     try:
-        for line in run(db, env):
+        for line in run(db, dict(os.environ)):
             print(line, flush=True)
     finally:
-        server.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":

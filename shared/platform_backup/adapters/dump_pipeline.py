@@ -34,6 +34,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,8 +84,10 @@ BINLOG_OPTIONS: tuple[str, ...] = ("--master-data=2", "--gtid")
 LEVELS: dict[str, int] = {"zstd": 1, "gzip": 6}
 # At the default level, a 128 KiB window and a 2 K-entry hash table: both stay in the core's
 # cache. On make bench's SQL, 16% less CPU than plain -1 for a 0.3% bigger object; restoring
-# needs only a 128 KiB window.
+# needs only a 128 KiB window. Keys are python-zstandard's parameter names.
 ZSTD_TUNING: dict[str, int] = {"window_log": 17, "hash_log": 11}
+# The same, as the manifest records them (zstd's camel-cased names).
+_TUNING_NAMES: dict[str, str] = {"window_log": "windowLog", "hash_log": "hashLog"}
 CONTENT_TYPES: dict[str, str] = {"zstd": "application/zstd", "gzip": "application/gzip"}
 SUFFIXES: dict[str, str] = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
 
@@ -241,6 +244,8 @@ class _PipeReader:
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN | select.POLLHUP)
         self._available = array.array("i", [0])
@@ -280,7 +285,7 @@ class _TableLog:
             return self.started
 
 
-def error_text(stderr: str) -> str:
+def _error_text(stderr: str) -> str:
     """mariadb-dump's stderr without the ``--verbose`` progress lines."""
     return "\n".join(
         line for line in stderr.splitlines() if not line.startswith(_VERBOSE_PREFIX)
@@ -570,21 +575,13 @@ def _yielding(work: Callable[[], None]) -> None:
     takes the CPU they leave; when it falls behind, the 1 MiB pipe fills, the dump tool waits,
     and the freed CPU comes back to it. Only this thread is lowered (a thread cannot raise its
     priority again), so the function's own thread keeps its priority for the next invocation."""
-    raised: list[BaseException] = []
+    with ThreadPoolExecutor(1, "dump-compress", initializer=_lower_priority) as worker:
+        worker.submit(work).result()
 
-    def run() -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPRESS_NICE)
-        try:
-            work()
-        except BaseException as exc:
-            raised.append(exc)
 
-    thread = threading.Thread(target=run, name="dump-compress", daemon=True)
-    thread.start()
-    thread.join()
-    if raised:
-        raise raised[0]
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPRESS_NICE)
 
 
 def _compressor(kind: Compression, level: int) -> Any:
@@ -658,7 +655,8 @@ class _Run:
         self.spool_path = db.workdir / "spool" if spool else None
         self.started_at = started_at
         self.watch = _DumpWatch()
-        self.tables = _TableLog(db.workdir / "dump.err")
+        self.stderr_path = db.workdir / "dump.err"
+        self.tables = _TableLog(self.stderr_path)
         self.compressed_bytes = 0
         self.sha256 = hashlib.sha256()
         self.dump_whole = False
@@ -698,7 +696,6 @@ class _Run:
             lambda dest: json.dumps(manifest_for(dest), indent=1).encode(),
             part_size,
         )
-        stderr_path = self.db.workdir / "dump.err"
         spool_fd = (
             os.open(self.spool_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             if self.spool_path
@@ -706,7 +703,7 @@ class _Run:
         )
         binary = shutil.which(self.db.tools.dump) or self.db.tools.dump
         buffered = OUTPUT_BUFFER if shutil.which(OUTPUT_BUFFER[0]) else ()
-        with stderr_path.open("wb") as stderr:
+        with self.stderr_path.open("wb") as stderr:
             proc = subprocess.Popen(
                 [
                     *buffered,
@@ -721,9 +718,6 @@ class _Run:
             )
         ticker = _Ticker(progress, self.progress) if progress else None
         try:
-            assert proc.stdout is not None
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
             uploader.start()
             if ticker:
                 ticker.on_error = proc.kill
@@ -827,7 +821,7 @@ class _Run:
             ship()
 
     def _stderr_tail(self) -> str:
-        text = error_text((self.db.workdir / "dump.err").read_bytes().decode("utf-8", "replace"))
+        text = _error_text(self.stderr_path.read_bytes().decode("utf-8", "replace"))
         return self.db.redact(text[-2000:]) or "no error output"
 
     def _manifest(self, backup_id: str, plan_id: str, dumped_at: datetime) -> dict[str, Any]:
@@ -862,7 +856,7 @@ class _Run:
                 "algorithm": self.compression,
                 "level": self.level,
                 **{
-                    "windowLog" if name == "window_log" else "hashLog": value
+                    _TUNING_NAMES[name]: value
                     for name, value in _zstd_tuning(self.compression, self.level).items()
                 },
             },
