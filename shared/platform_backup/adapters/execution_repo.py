@@ -12,7 +12,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from platform_backup.adapters.keys import read_item
+from platform_backup.adapters.keys import not_found, read_item, required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import (
     KIND_BACKUP,
@@ -79,10 +79,9 @@ class DynamoExecutionRepository:
             raise ExecutionWriteRefused(execution.id) from exc
 
     def get(self, execution_id: str) -> Execution:
-        item = read_item(ExecutionItem, execution_id)
-        if item is None:
-            raise NotFound(f"execution '{execution_id[:64]}' does not exist")
-        return Execution.model_validate(item.body)
+        return Execution.model_validate(
+            required_item(ExecutionItem, execution_id, "execution").body
+        )
 
     def find(self, execution_id: str) -> Execution | None:
         try:
@@ -154,10 +153,7 @@ class DynamoBackupRepository:
             raise Conflict(f"backup '{backup.id}' exists already") from exc
 
     def get(self, backup_id: str) -> Backup:
-        item = read_item(BackupItem, backup_id)
-        if item is None:
-            raise NotFound(f"backup '{backup_id[:64]}' does not exist")
-        return Backup.model_validate(item.body)
+        return Backup.model_validate(required_item(BackupItem, backup_id, "backup").body)
 
     def find(self, backup_id: str) -> Backup | None:
         try:
@@ -305,7 +301,7 @@ class DynamoBackupRepository:
         for _ in range(_ATTEMPTS):
             stored = self.find_stored(backup_id)
             if stored is None:
-                raise NotFound(f"backup '{backup_id}' does not exist")
+                raise not_found("backup", backup_id)
             if not any(c.status == "available" for c in stored.value.copies):
                 raise Conflict(f"backup '{backup_id}' has no available copy left to read")
             held = stored.value.model_copy(update={"readBy": reader, "readUntil": until})

@@ -9,6 +9,8 @@ from typing import TypeVar
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
+from platform_backup.errors import NotFound
+
 MAX_ID_LENGTH = 256
 M = TypeVar("M", bound=Model)
 
@@ -25,3 +27,16 @@ def read_item(model: type[M], key: str) -> M | None:
         return model.get(key, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def not_found(noun: str, key: str) -> NotFound:
+    """The 404 for a missing item, naming it (an id from a URL is cut to 64 characters)."""
+    return NotFound(f"{noun} '{key[:64]}' does not exist")
+
+
+def required_item(model: type[M], key: str, noun: str) -> M:
+    """The item with this hash key, read consistently, or NotFound naming it."""
+    item = read_item(model, key)
+    if item is None:
+        raise not_found(noun, key)
+    return item

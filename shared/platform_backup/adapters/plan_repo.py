@@ -13,7 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from platform_backup.adapters.keys import read_item
+from platform_backup.adapters.keys import required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import (
     LockItem,
@@ -109,10 +109,7 @@ class DynamoPlanRepository:
             return None
 
     def get(self, plan_id: str) -> Plan:
-        item = read_item(PlanItem, plan_id)
-        if item is None:
-            raise NotFound(f"plan '{plan_id[:64]}' does not exist")
-        return _to_domain(item)
+        return _to_domain(required_item(PlanItem, plan_id, "plan"))
 
     def find(self, plan_id: str) -> Plan | None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError
 
-from platform_backup.adapters.keys import read_item
+from platform_backup.adapters.keys import required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import KIND_RESTORE, RestoreItem
 from platform_backup.domain.restore import Restore
@@ -47,10 +47,7 @@ class DynamoRestoreRepository:
             raise RestoreFinal(f"restore '{restore.id}' has ended already") from exc
 
     def get(self, restore_id: str) -> Restore:
-        item = read_item(RestoreItem, restore_id)
-        if item is None:
-            raise NotFound(f"restore '{restore_id[:64]}' does not exist")
-        return Restore.model_validate(item.body)
+        return Restore.model_validate(required_item(RestoreItem, restore_id, "restore").body)
 
     def find(self, restore_id: str) -> Restore | None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from platform_backup.adapters.keys import read_item, usable_id
+from platform_backup.adapters.keys import not_found, required_item, usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import StorageItem
 from platform_backup.domain.storage import Storage, StoragePatch
@@ -29,10 +29,6 @@ def _to_domain(item: StorageItem) -> Storage:
     )
 
 
-def _not_found(storage_id: str) -> NotFound:
-    return NotFound(f"storage '{storage_id[:64]}' does not exist")
-
-
 class DynamoStorageRepository:
     def create(self, storage: Storage) -> None:
         item = StorageItem(
@@ -54,10 +50,7 @@ class DynamoStorageRepository:
             raise Conflict(f"storage '{storage.id}' exists already") from exc
 
     def get(self, storage_id: str) -> Storage:
-        item = read_item(StorageItem, storage_id)
-        if item is None:
-            raise _not_found(storage_id)
-        return _to_domain(item)
+        return _to_domain(required_item(StorageItem, storage_id, "storage"))
 
     def find(self, storage_id: str) -> Storage | None:
         try:
@@ -85,7 +78,7 @@ class DynamoStorageRepository:
         try:
             item.update(actions=actions, condition=StorageItem.id.exists())
         except UpdateError as exc:
-            raise _not_found(storage_id) from exc
+            raise not_found("storage", storage_id) from exc
         return _to_domain(item)
 
     def delete(self, storage_id: str) -> None:
