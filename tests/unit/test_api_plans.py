@@ -301,13 +301,15 @@ def test_storages_used_by_the_plan_cannot_be_deleted(
 
 
 def test_next_runs_in_the_plan_timezone_and_utc(api: ApiClient, plan_body: dict[str, Any]) -> None:
-    body = _set(plan_body, "policy.startTime", "2026-12-01T00:00:00+08:00")
+    # A Tuesday midnight in UTC+8, a week or two from now (the plan runs on Sundays and Tuesdays).
+    soon = datetime.now(UTC).date() + timedelta(days=8)
+    tuesday = soon + timedelta(days=(1 - soon.weekday()) % 7)
+    body = _set(plan_body, "policy.startTime", f"{tuesday}T00:00:00+08:00")
     plan = api.post("/v1/plans", body).body
     runs = api.get(f"/v1/plans/{plan['id']}/next-runs?count=3").body["runs"]
     assert runs == [
-        {"local": "2026-12-01T00:00:00+08:00", "utc": "2026-11-30T16:00:00Z"},
-        {"local": "2026-12-06T00:00:00+08:00", "utc": "2026-12-05T16:00:00Z"},
-        {"local": "2026-12-08T00:00:00+08:00", "utc": "2026-12-07T16:00:00Z"},
+        {"local": f"{day}T00:00:00+08:00", "utc": f"{day - timedelta(days=1)}T16:00:00Z"}
+        for day in (tuesday, tuesday + timedelta(days=5), tuesday + timedelta(days=7))
     ]
     assert api.get(f"/v1/plans/{plan['id']}/next-runs?count=0").status == 400
 
