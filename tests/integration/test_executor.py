@@ -272,8 +272,10 @@ def test_run_now_makes_a_new_execution_every_time_and_progress_can_be_watched(
         and 0 < s["progress"]["tablesDone"] < s["progress"]["tablesTotal"]
     ]
     assert middle, "no poll saw the run between its first and its last table"
+    # (bytesDumped counts what left the dump tool's 1 MiB output buffer, so on these small
+    # databases the first table can be done before the first byte is counted)
     dumped = [p["bytesDumped"] for p in middle]
-    assert dumped == sorted(dumped) and dumped[-1] > dumped[0] > 0
+    assert dumped == sorted(dumped) and dumped[-1] > dumped[0]
     # And a second run-now is a new execution
     again = system.api.post(f"/v1/plans/{system.plan_id}/executions")
     assert again.body["id"] != execution_id
