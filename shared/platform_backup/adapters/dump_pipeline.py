@@ -2,10 +2,11 @@
 compressed, hashed, spooled and uploaded as it comes, with memory that does not grow with the
 database, and completed only once the dump is known to be whole.
 
-Threads: one thread, at a lower priority than the dump tool's, reads the dump and compresses
-(zstandard, zlib and hashlib release the GIL on big buffers, so this overlaps with the upload);
-one thread uploads the parts and fails over; one thread reports progress on a clock, so a
-stalled dump still reports. The caller's thread waits for them.
+Threads: one empties the dump's pipe into a ring of reused buffers as fast as the dump tool
+fills it; one, at a lower priority than the dump tool's, compresses (zstandard, zlib and hashlib
+release the GIL on big buffers, so this overlaps with the upload); one, at that lower priority
+too, uploads the parts and fails over; one reports progress on a clock, so a stalled dump still
+reports. The caller's thread waits for them.
 
 Per byte of SQL the pipeline does only what it must: one read into a reused buffer and one
 compression. Progress comes from mariadb-dump itself (``--verbose`` names each table on stderr
@@ -33,7 +34,7 @@ import termios
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,6 +93,8 @@ CONTENT_TYPES: dict[str, str] = {"zstd": "application/zstd", "gzip": "applicatio
 SUFFIXES: dict[str, str] = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
 
 READ_SIZE = 1 << 20
+# Read buffers between the pipe and the compression (see _Drain).
+RING_BUFFERS = 16
 PIPE_SIZE = 1 << 20
 DEFAULT_PART_SIZE = 16 << 20
 MAX_PARTS = 10_000
@@ -99,7 +102,7 @@ PROGRESS_INTERVAL = 1.0
 # A read waits until the pipe holds this much (or the dump ended), sleeping this long at a time.
 GULP = 512 << 10
 GULP_WAIT = 0.002
-# The reading and compressing thread yields the CPU to the dump tool and the server (see
+# The compressing and uploading threads yield the CPU to the dump tool and the server (see
 # _yielding).
 COMPRESS_NICE = 19
 # Part buffers: one being filled, one being uploaded, one ready to go.
@@ -262,6 +265,53 @@ class _PipeReader:
         return os.readv(self._fd, [buffer])
 
 
+class _Drain(threading.Thread):
+    """Empties the dump's pipe into a ring of buffers as fast as the dump tool fills it, at the
+    caller's priority, for the compression to take at its lower one. A pipe holds 1 MiB (more
+    needs privileges Lambda does not give), so whenever the compression paused for the dump
+    tool and the server, the dump tool blocked on a full pipe: 11% of its time (measured in
+    make bench). The ring lets the compression fall behind by RING_BUFFERS MiB instead."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="dump-read", daemon=True)
+        self._reader = _PipeReader(fd)
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(RING_BUFFERS):
+            self._free.put(bytearray(READ_SIZE))
+        self._filled: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._halt.is_set():
+                try:
+                    buffer = self._free.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                size = self._reader.readinto(buffer)
+                if not size:
+                    break
+                self._filled.put((buffer, size))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._filled.put(exc)
+            return
+        self._filled.put(None)
+
+    def chunks(self) -> Iterator[memoryview]:
+        """The dump's bytes in the order they came; each chunk is valid until the next."""
+        while (item := self._filled.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            buffer, size = item
+            yield memoryview(buffer)[:size]
+            self._free.put(buffer)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+
 class _TableLog:
     """Counts the tables mariadb-dump has started on, from what ``--verbose`` writes to its
     stderr file; read from wherever progress is asked for."""
@@ -349,7 +399,8 @@ _STOP = object()
 
 class _FailoverUploader(threading.Thread):
     """Uploads parts to the first destination that takes them. When one fails, its multipart
-    upload is aborted and the parts it had are replayed from the spool to the next."""
+    upload is aborted and the parts it had are replayed from the spool to the next. Runs at the
+    compression's lower priority (see _yielding)."""
 
     def __init__(
         self,
@@ -406,6 +457,7 @@ class _FailoverUploader(threading.Thread):
     # -- the thread
 
     def run(self) -> None:
+        _lower_priority()
         try:
             while True:
                 item = self.queue.get()
@@ -572,9 +624,10 @@ def _yielding(work: Callable[[], None]) -> None:
     it raised. The dump tool is the backup's critical path: it holds the snapshot open and the
     server feeds it, and on two cores compression that competes with them on equal terms slowed
     the dump by a second per GB (measured in make bench). At a lower priority, compression
-    takes the CPU they leave; when it falls behind, the 1 MiB pipe fills, the dump tool waits,
-    and the freed CPU comes back to it. Only this thread is lowered (a thread cannot raise its
-    priority again), so the function's own thread keeps its priority for the next invocation."""
+    takes the CPU they leave; when it falls behind, the read ring (_Drain) fills, then the
+    pipe, the dump tool waits, and the freed CPU comes back to it. The upload thread lowers
+    itself the same way. Only these threads are lowered (a thread cannot raise its priority
+    again), so the function's own thread keeps its priority for the next invocation."""
     with ThreadPoolExecutor(1, "dump-compress", initializer=_lower_priority) as worker:
         worker.submit(work).result()
 
@@ -717,13 +770,16 @@ class _Run:
                 env=self.db.child_env(),
             )
         ticker = _Ticker(progress, self.progress) if progress else None
+        assert proc.stdout is not None
+        drain = _Drain(proc.stdout.fileno())
         try:
+            drain.start()
             uploader.start()
             if ticker:
                 ticker.on_error = proc.kill
                 ticker.start()
             try:
-                _yielding(lambda: self._stream(proc, uploader, spool_fd, part_size))
+                _yielding(lambda: self._stream(proc, drain, uploader, spool_fd, part_size))
             except DumpFailed:
                 # The dump was killed because the caller asked for a stop: its reason wins.
                 if ticker and ticker.error is not None:
@@ -757,6 +813,7 @@ class _Run:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+            drain.stop()
             if proc.stdout:
                 proc.stdout.close()
             if ticker:
@@ -768,12 +825,11 @@ class _Run:
     def _stream(
         self,
         proc: subprocess.Popen[bytes],
+        drain: _Drain,
         uploader: _FailoverUploader,
         spool_fd: int | None,
         part_size: int,
     ) -> None:
-        assert proc.stdout is not None
-        source = _PipeReader(proc.stdout.fileno())
         compressor = _compressor(self.compression, self.level)
         part = uploader.buffer()
         filled = 0
@@ -803,12 +859,9 @@ class _Run:
                     ship()
                     part = uploader.buffer()
 
-        # Reading into one reused buffer spares a fresh MiB (and its page faults) per read.
-        chunk = bytearray(READ_SIZE)
-        window = memoryview(chunk)
-        while size := source.readinto(chunk):
-            self.watch.feed(window[:size])
-            if out := compressor.compress(window[:size]):
+        for chunk in drain.chunks():
+            self.watch.feed(chunk)
+            if out := compressor.compress(chunk):
                 emit(out)
         code = proc.wait()
         if code != 0:
