@@ -9,8 +9,9 @@ S3 completes a multipart upload in milliseconds. Moto spools every part and obje
 a temporary file and, to complete, grows one bytearray part by part, reads each part twice and
 copies the whole object once more: over a second of CPU for a 250 MB backup, on the same cores
 as the dump tool, which made the local stack (and ``make bench``) measure moto rather than our
-pipeline. Here objects stay in memory and completion reads each part once and joins them once;
-the checks, the ETag and the checksums are moto's own (tests/unit/test_moto_fidelity.py).
+pipeline. Here objects stay in memory, keep the bytes they were given, and a completed upload
+keeps its parts, joined only when the object is first read; the checks, the ETag and the
+checksums are moto's own (tests/unit/test_moto_fidelity.py).
 
 Moto allocates a part-sized buffer per request and object-sized ones per completion, and glibc
 gives big freed blocks straight back to the kernel (anything over 32 MB is its own mapping, and
@@ -120,9 +121,9 @@ class _JoinedFile:
         self._file: io.BytesIO | None = None
 
     def close(self) -> None:
+        # Closing needs no join: later reads fail as on a closed file.
         self._joined = None
-        if self._file is None:
-            self._file = io.BytesIO()
+        self._file = self._file or io.BytesIO()
         self._file.close()
 
     def __getattr__(self, name: str) -> Any:
