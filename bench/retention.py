@@ -24,13 +24,14 @@ import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from devstack.local_settings import LOCAL_SETTINGS
 from platform_backup.adapters.execution_repo import DynamoBackupRepository, _backup_item
 from platform_backup.adapters.tables import TABLES, BackupItem
 from platform_backup.domain.execution import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
 from platform_backup.domain.storage import Storage
 from platform_backup.services.retention import RetentionSummary
-from platform_backup.settings import Settings
+from platform_backup.settings import Settings, load
 from platform_backup.wiring import Container
 
 HISTORIES = (100, 10_000)
@@ -186,7 +187,7 @@ def _apply(world: _World) -> tuple[_Timed, RetentionSummary]:
 
 def measure(history: int) -> RetentionRun:
     with _embedded_aws():
-        world = _world(Settings())
+        world = _world(load(Settings, LOCAL_SETTINGS))
         old = [_backup(world, timedelta(days=100 + i), local=False) for i in range(history)]
         recent = [_backup(world, timedelta(days=10 + i), local=True) for i in range(BEFORE_CURSOR)]
         with BackupItem.batch_write() as batch:

@@ -13,6 +13,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from devstack import moto_fidelity
+from devstack.local_settings import LOCAL_SETTINGS
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 DEFAULT_REGION = "us-east-1"
@@ -120,7 +121,11 @@ class EmbeddedAws:
         }
         # A developer's session token or profile would otherwise sign with real credentials.
         cleared = ("AWS_SESSION_TOKEN", "AWS_PROFILE")
-        defaults = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "pdb-local"}
+        defaults = {
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "pdb-local",
+            **LOCAL_SETTINGS,
+        }
         for key in (*values, *cleared, *defaults):
             self._saved_env.setdefault(key, os.environ.get(key))
         os.environ.update(values)

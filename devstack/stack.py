@@ -16,7 +16,7 @@ from devstack.invoker import Invoker
 from devstack.resources import CreatedResources, create_resources
 from devstack.schedules import Clock, ScheduleLoop, utc_now
 from devstack.template import TEMPLATE_PATH, load_template
-from platform_backup.settings import Settings
+from platform_backup.settings import Settings, load
 
 log = logging.getLogger("devstack")
 
@@ -70,7 +70,7 @@ def start_stack(
     aws.start()
     try:
         # Read after the embedded AWS set the environment, as the handlers will read it.
-        settings = Settings.from_env()
+        settings = load(Settings)
         template = load_template(template_path)
         registry = with_template_config(
             dict(functions) if functions is not None else default_functions(settings),

@@ -1,15 +1,18 @@
 """Every setting the functions read, validated once at cold start. Nothing else reads os.environ.
 
-Defaults are the local stack's (``make run``); the template sets each one for the deployment.
+Each function loads the settings of its own use cases (``load(ExecutorSettings)``); a required
+variable that is missing fails the cold start naming it. There are no placeholder defaults here:
+the template sets every variable deployed, and the local stack sets them from
+``devstack/config.py``. The defaults left are real ones, the same deployed and locally.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 def _csv(value: object) -> object:
@@ -18,60 +21,87 @@ def _csv(value: object) -> object:
     return value
 
 
-class Settings(BaseModel):
+class MissingSettings(RuntimeError):
+    """The environment lacks (or has an invalid) required variable: the function cannot start."""
+
+
+class CommonSettings(BaseModel):
+    """What every function is given (the template's Globals)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    region: str = Field(default="us-east-1", alias="AWS_REGION")
-    storages_table: str = Field(default="pdb-storages", alias="STORAGES_TABLE")
-    plans_table: str = Field(default="pdb-plans", alias="PLANS_TABLE")
-    locks_table: str = Field(default="pdb-locks", alias="LOCKS_TABLE")
-    executions_table: str = Field(default="pdb-executions", alias="EXECUTIONS_TABLE")
-    backups_table: str = Field(default="pdb-backups", alias="BACKUPS_TABLE")
-    restores_table: str = Field(default="pdb-restores", alias="RESTORES_TABLE")
+    region: str = Field(alias="AWS_REGION")
+    storages_table: str = Field(alias="STORAGES_TABLE")
+    plans_table: str = Field(alias="PLANS_TABLE")
+    locks_table: str = Field(alias="LOCKS_TABLE")
+    executions_table: str = Field(alias="EXECUTIONS_TABLE")
+    backups_table: str = Field(alias="BACKUPS_TABLE")
+    restores_table: str = Field(alias="RESTORES_TABLE")
+    # The template's two local buckets, so registering the default storages needs no lookup.
+    primary_bucket: str = Field(alias="PRIMARY_BUCKET")
+    fallback_bucket: str = Field(alias="FALLBACK_BUCKET")
+    # Buckets the deployment's roles may reach (ARNs, '*' wildcards allowed): a storage on any
+    # other bucket is refused up front instead of failing at its first backup.
+    allowed_bucket_arns: list[str] = Field(alias="ALLOWED_BUCKET_ARNS", min_length=1)
 
-    schedule_group: str = Field(default="pdb-schedules", alias="SCHEDULE_GROUP")
-    scheduler_role_arn: str = Field(
-        default="arn:aws:iam::123456789012:role/pdb-scheduler", alias="SCHEDULER_ROLE_ARN"
-    )
-    schedule_dlq_arn: str = Field(
-        default="arn:aws:sqs:us-east-1:123456789012:pdb-schedule-dlq", alias="SCHEDULE_DLQ_ARN"
-    )
-    executor_function_arn: str = Field(
-        default="arn:aws:lambda:us-east-1:123456789012:function:pdb-executor",
-        alias="EXECUTOR_FUNCTION_ARN",
-    )
-    scheduler_function_name: str = Field(default="pdb-scheduler", alias="SCHEDULER_FUNCTION_NAME")
-    restore_state_machine_arn: str = Field(
-        default="arn:aws:states:us-east-1:123456789012:stateMachine:pdb-restore",
-        alias="RESTORE_STATE_MACHINE_ARN",
-    )
+    _split = field_validator("allowed_bucket_arns", mode="before")(_csv)
+
+
+class ApiSettings(CommonSettings):
+    scheduler_function_name: str = Field(alias="SCHEDULER_FUNCTION_NAME")
+    executor_function_arn: str = Field(alias="EXECUTOR_FUNCTION_ARN")
+    restore_state_machine_arn: str = Field(alias="RESTORE_STATE_MACHINE_ARN")
+
+
+class SchedulerSettings(CommonSettings):
+    schedule_group: str = Field(alias="SCHEDULE_GROUP")
+    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str = Field(alias="SCHEDULE_DLQ_ARN")
+    executor_function_arn: str = Field(alias="EXECUTOR_FUNCTION_ARN")
+
+
+class ExecutorSettings(CommonSettings):
+    db_secret_arn: str = Field(alias="DB_SECRET_ARN")
+    db_names: list[str] = Field(alias="PLATFORM_DB_NAMES", min_length=1)
     # The default bus: the retention rule and any operator's own rules listen there.
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
 
-    # The two local buckets the template creates, so registering the default storages needs no
-    # lookup of generated bucket names.
-    primary_bucket: str = Field(default="pdb-primary", alias="PRIMARY_BUCKET")
-    fallback_bucket: str = Field(default="pdb-fallback", alias="FALLBACK_BUCKET")
+    _split_names = field_validator("db_names", mode="before")(_csv)
 
-    # Buckets the deployment's roles may reach (ARNs, '*' wildcards allowed). The local stack
-    # allows any; a deployment lists exactly the buckets its IAM policies grant.
-    allowed_bucket_arns: list[str] = Field(default=["*"], alias="ALLOWED_BUCKET_ARNS")
 
-    db_secret_arn: str = Field(default="pdb-platform-db", alias="DB_SECRET_ARN")
-    db_names: list[str] = Field(default=["zstack", "zstack_rest"], alias="PLATFORM_DB_NAMES")
-
+class RetentionSettings(CommonSettings):
     # Pre-restore safety backups sit outside the plan's count; they age out after this many days.
     safety_backup_retention_days: int = Field(default=7, ge=1, alias="SAFETY_BACKUP_RETENTION_DAYS")
 
-    _split = field_validator("allowed_bucket_arns", "db_names", mode="before")(_csv)
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        source = os.environ if env is None else env
-        return cls.model_validate({k: v for k, v in source.items() if v != ""})
+class RestoreSettings(ExecutorSettings):
+    """The restore's safety backup is a backup: it needs what the executor needs."""
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, read once (cold start)."""
-    return Settings.from_env()
+class MonitorSettings(CommonSettings):
+    pass
+
+
+class Settings(ApiSettings, SchedulerSettings, ExecutorSettings, RetentionSettings):
+    """Every setting at once: the local stack and the tests, which host all the functions."""
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def load(model: type[S], env: Mapping[str, str] | None = None) -> S:
+    """The settings ``model`` names, from the environment; fails naming each missing variable."""
+    source = os.environ if env is None else env
+    try:
+        return model.model_validate({k: v for k, v in source.items() if v != ""})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = model.model_fields.get(str(error["loc"][0])) if error["loc"] else None
+            name = (field.alias if field else None) or ".".join(map(str, error["loc"]))
+            problems.append(
+                f"{name} is not set" if error["type"] == "missing" else f"{name}: {error['msg']}"
+            )
+        raise MissingSettings(
+            f"{model.__name__}: " + "; ".join(problems) + " (set by template.yaml when deployed)"
+        ) from None

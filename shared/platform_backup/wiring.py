@@ -38,7 +38,7 @@ from platform_backup.services.restores import RestoreService
 from platform_backup.services.retention import RetentionService
 from platform_backup.services.schedules import ScheduleReconciler, ScheduleTargets
 from platform_backup.services.storages import StorageService
-from platform_backup.settings import Settings, get_settings
+from platform_backup.settings import Settings, load
 
 
 def utcnow() -> datetime:
@@ -143,4 +143,4 @@ class Container:
 
 @lru_cache(maxsize=1)
 def container() -> Container:
-    return Container(get_settings())
+    return Container(load(Settings))

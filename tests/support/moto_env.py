@@ -4,6 +4,7 @@ schedule group and functions, the functions run by the local stack's one invoker
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +18,10 @@ from moto import mock_aws
 from devstack import moto_fidelity
 from devstack.functions import default_functions
 from devstack.invoker import Invoker
+from devstack.local_settings import LOCAL_SETTINGS
 from platform_backup.adapters import aws as aws_clients
 from platform_backup.adapters.tables import TABLES, bind_tables
-from platform_backup.settings import Settings, get_settings
+from platform_backup.settings import Settings, load
 from platform_backup.wiring import container
 
 REGION = "us-east-1"
@@ -47,7 +49,6 @@ def _dummy_zip() -> bytes:
 
 
 def _reset_caches() -> None:
-    get_settings.cache_clear()
     container.cache_clear()
     aws_clients.client.cache_clear()
 
@@ -55,9 +56,26 @@ def _reset_caches() -> None:
 @contextmanager
 def moto_env() -> Iterator[MotoEnv]:
     moto_fidelity.install()
+    # The functions read their settings from the environment, as the local stack gives it.
+    saved = {name: os.environ.get(name) for name in LOCAL_SETTINGS}
+    for name, value in LOCAL_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    try:
+        with _mocked() as env:
+            yield env
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _mocked() -> Iterator[MotoEnv]:
     with mock_aws():
         _reset_caches()
-        settings = get_settings()
+        settings = load(Settings)
         bind_tables(settings)
         for model, _field in TABLES.values():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

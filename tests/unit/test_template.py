@@ -18,7 +18,16 @@ from samtranslator.translator.transform import transform
 
 from devstack.template import REPO_ROOT, Template, load_template, properties
 from platform_backup.observability import NAMESPACE
-from platform_backup.settings import Settings
+from platform_backup.settings import (
+    ApiSettings,
+    CommonSettings,
+    ExecutorSettings,
+    MonitorSettings,
+    RestoreSettings,
+    RetentionSettings,
+    SchedulerSettings,
+    Settings,
+)
 
 FUNCTION = "AWS::Serverless::Function"
 # Read by the powertools library itself, not by our settings.
@@ -178,6 +187,34 @@ def test_every_environment_variable_is_a_setting_the_code_reads(template: Templa
         assert not unknown, f"{logical_id} sets {sorted(unknown)}, which no setting reads"
         # And each function says which service its logs and metrics belong to
         assert "POWERTOOLS_SERVICE_NAME" in own, logical_id
+
+
+# The settings each function loads at cold start (its composition root).
+FUNCTION_SETTINGS: dict[str, type[CommonSettings]] = {
+    "ApiFunction": ApiSettings,
+    "SchedulerFunction": SchedulerSettings,
+    "ExecutorFunction": ExecutorSettings,
+    "RetentionFunction": RetentionSettings,
+    "RestoreFunction": RestoreSettings,
+    "MonitorFunction": MonitorSettings,
+}
+# Set by the Lambda runtime itself.
+RUNTIME_VARIABLES = {"AWS_REGION"}
+
+
+def test_every_function_is_given_each_setting_it_requires(template: Template) -> None:
+    # Given what each function is given (globals merged with its own)
+    common = (template.function_globals().get("Environment") or {}).get("Variables") or {}
+    functions = template.resources(FUNCTION)
+    assert set(functions) == set(FUNCTION_SETTINGS)
+    for logical_id, function in functions.items():
+        own = (properties(function).get("Environment") or {}).get("Variables") or {}
+        given = set(common) | set(own) | RUNTIME_VARIABLES
+
+        # Then every setting without a default is there: deployed, none is missing at cold start
+        model = FUNCTION_SETTINGS[logical_id]
+        required = {f.alias for f in model.model_fields.values() if f.is_required()}
+        assert required <= given, f"{logical_id} lacks {sorted(required - given)}"
 
 
 def test_functions_in_the_vpc_get_the_database_secret_and_names(template: Template) -> None:
