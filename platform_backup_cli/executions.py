@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.client import ApiClient, CliError, api, segment
-from cli.plans import plan_id_of
-from cli.render import (
+from platform_backup_cli.client import ApiClient, CliError, api, segment
+from platform_backup_cli.plans import plan_id_of
+from platform_backup_cli.render import (
     Column,
     JsonFlag,
     Limit,
@@ -22,7 +22,7 @@ from cli.render import (
     size,
     warn,
 )
-from cli.watch import Gauge, Interval, follow
+from platform_backup_cli.watch import Gauge, Interval, follow
 
 app = typer.Typer(help="Backup runs: scheduled, manual, and before restores.", no_args_is_help=True)
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.client import ApiClient, CliError, api, segment
-from cli.plans import plan_id_of
-from cli.render import (
+from platform_backup_cli.client import ApiClient, CliError, api, segment
+from platform_backup_cli.plans import plan_id_of
+from platform_backup_cli.render import (
     Column,
     JsonFlag,
     Limit,
@@ -23,7 +23,7 @@ from cli.render import (
     size,
     warn,
 )
-from cli.watch import Gauge, Interval, follow
+from platform_backup_cli.watch import Gauge, Interval, follow
 
 app = typer.Typer(help="Restores of backups, with verification.", no_args_is_help=True)
 
