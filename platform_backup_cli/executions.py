@@ -6,23 +6,21 @@ from typing import Annotated, Any
 
 import typer
 
-from platform_backup_cli.client import ApiClient, CliError, api, segment
+from platform_backup_cli.client import api, segment
+from platform_backup_cli.jobs import JobKind, add_show_and_watch
 from platform_backup_cli.plans import plan_id_of
 from platform_backup_cli.render import (
     Column,
     JsonFlag,
     Limit,
     NextToken,
-    console,
     emit_json,
     fields,
     moment,
-    print_page,
     say,
     size,
-    warn,
 )
-from platform_backup_cli.watch import Gauge, Interval, follow
+from platform_backup_cli.watch import Gauge, Interval
 
 app = typer.Typer(help="Backup runs: scheduled, manual, and before restores.", no_args_is_help=True)
 
@@ -35,10 +33,6 @@ COLUMNS: list[Column] = [
     ("Finished", lambda e: moment(e.get("finishedAt"))),
     ("Dumped", lambda e: size((e.get("progress") or {}).get("bytesDumped"))),
     ("Backup", lambda e: e.get("backupId")),
-]
-ExecutionRef = Annotated[
-    str | None,
-    typer.Argument(help="The execution's id (default: the newest).", show_default=False),
 ]
 PlanOpt = Annotated[str | None, typer.Option("--plan", help="The plan's id (default: the only).")]
 
@@ -67,23 +61,49 @@ def outcome(execution: dict[str, Any]) -> str:
     return f"{status}: {execution.get('error')}"
 
 
-def finish(execution: dict[str, Any], as_json: bool) -> None:
-    """Reports how the run ended; only a run that did everything exits 0."""
-    if execution.get("failoverReason"):
-        warn(f"failover: {execution['failoverReason']}")
-    if as_json:
-        emit_json(execution)
-    else:
-        say(outcome(execution))
-    if execution.get("status") != "succeeded":
-        raise typer.Exit(1)
+def warnings(execution: dict[str, Any]) -> list[str]:
+    reason = execution.get("failoverReason")
+    return [f"failover: {reason}"] if reason else []
 
 
-def watch_execution(
-    client: ApiClient, execution_id: str, interval: float, as_json: bool = False
-) -> None:
-    final = follow(client, f"/v1/executions/{segment(execution_id)}", gauge, interval)
-    finish(final, as_json)
+def details(execution: dict[str, Any]) -> list[Any]:
+    progress = execution.get("progress") or {}
+    return [
+        fields(
+            f"Execution {execution['id']}",
+            [
+                ("plan", execution.get("planId")),
+                ("trigger", execution.get("trigger")),
+                ("scheduled for", moment(execution.get("scheduledTime"))),
+                ("status", execution.get("status")),
+                ("phase", execution.get("phase")),
+                ("progress", f"{progress.get('percent', 0)}%"),
+                ("dumped", size(progress.get("bytesDumped"))),
+                ("tables", f"{progress.get('tablesDone', 0)}/{progress.get('tablesTotal', 0)}"),
+                ("storage", execution.get("storageId")),
+                ("failover", execution.get("failoverReason")),
+                ("skipped because", execution.get("reason")),
+                ("error", execution.get("error")),
+                ("backup", execution.get("backupId")),
+                ("requested by", execution.get("requestedBy")),
+                ("started", moment(execution.get("startedAt"))),
+                ("finished", moment(execution.get("finishedAt"))),
+            ],
+        )
+    ]
+
+
+EXECUTIONS = JobKind(
+    noun="execution",
+    path="/v1/executions",
+    title="Executions",
+    columns=COLUMNS,
+    start_with="platform-backup run",
+    gauge=gauge,
+    outcome=outcome,
+    warnings=warnings,
+    details=details,
+)
 
 
 def run(
@@ -99,7 +119,7 @@ def run(
     if watch:
         if not as_json:
             say(f"started execution {execution['id']}")
-        watch_execution(client, execution["id"], interval, as_json)
+        EXECUTIONS.watch(client, execution["id"], interval, as_json)
     elif as_json:
         emit_json(execution)
     else:
@@ -122,62 +142,14 @@ def list_executions(
     as_json: JsonFlag = False,
 ) -> None:
     """Executions, newest first."""
-    page = api(ctx).get(
-        "/v1/executions", planId=plan, status=status, limit=limit, nextToken=next_token
-    )
-    print_page(page, "Executions", COLUMNS, as_json)
-
-
-def _execution_id(client: ApiClient, execution_id: str | None) -> str:
-    if execution_id is not None:
-        return execution_id
-    newest = client.get("/v1/executions", limit=1)["items"]
-    if not newest:
-        raise CliError("no execution yet: start one with `platform-backup run`")
-    return str(newest[0]["id"])
-
-
-@app.command("show")
-def show(ctx: typer.Context, execution_id: ExecutionRef = None, as_json: JsonFlag = False) -> None:
-    """One execution with its progress, error and backup."""
-    client = api(ctx)
-    execution = client.get(f"/v1/executions/{segment(_execution_id(client, execution_id))}")
-    if as_json:
-        emit_json(execution)
-        return
-    progress = execution.get("progress") or {}
-    console().print(
-        fields(
-            f"Execution {execution['id']}",
-            [
-                ("plan", execution.get("planId")),
-                ("trigger", execution.get("trigger")),
-                ("scheduled for", moment(execution.get("scheduledTime"))),
-                ("status", execution.get("status")),
-                ("phase", execution.get("phase")),
-                ("progress", f"{progress.get('percent', 0)}%"),
-                ("dumped", size(progress.get("bytesDumped"))),
-                ("tables", f"{progress.get('tablesDone', 0)}/{progress.get('tablesTotal', 0)}"),
-                ("storage", execution.get("storageId")),
-                ("failover", execution.get("failoverReason")),
-                ("skipped because", execution.get("reason")),
-                ("error", execution.get("error")),
-                ("backup", execution.get("backupId")),
-                ("requested by", execution.get("requestedBy")),
-                ("started", moment(execution.get("startedAt"))),
-                ("finished", moment(execution.get("finishedAt"))),
-            ],
-        )
+    EXECUTIONS.list_page(
+        api(ctx), as_json, planId=plan, status=status, limit=limit, nextToken=next_token
     )
 
 
-@app.command("watch")
-def watch(
-    ctx: typer.Context,
-    execution_id: ExecutionRef = None,
-    interval: Interval = 1.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Follow an execution live until it ends; exits 0 only if it succeeded."""
-    client = api(ctx)
-    watch_execution(client, _execution_id(client, execution_id), interval, as_json)
+add_show_and_watch(
+    app,
+    EXECUTIONS,
+    show_help="One execution with its progress, error and backup.",
+    watch_help="Follow an execution live until it ends; exits 0 only if it succeeded.",
+)
