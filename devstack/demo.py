@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from cli.client import ApiClient, CliError
 from devstack import logs
 from devstack.template import REPO_ROOT
+from platform_backup_cli.client import ApiClient, CliError
 
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 MARIADB = [

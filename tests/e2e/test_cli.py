@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from cli.main import app
+from platform_backup_cli.main import app
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from cli.client import ApiClient
-from cli.render import console
+from platform_backup_cli.client import ApiClient
+from platform_backup_cli.render import console
 
 Interval = Annotated[
     float, typer.Option(min=0.1, help="Seconds between polls of the job.", show_default=True)

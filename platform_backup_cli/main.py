@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from cli import backups, executions, plans, restores, storages
-from cli.client import DEFAULT_API, ApiClient, CliError
-from cli.render import error
+from platform_backup_cli import backups, executions, plans, restores, storages
+from platform_backup_cli.client import DEFAULT_API, ApiClient, CliError
+from platform_backup_cli.render import error
 
 
 class _Cli(TyperGroup):

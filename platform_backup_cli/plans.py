@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from cli.client import ApiClient, CliError, api, segment
-from cli.render import JsonFlag, console, emit_json, fields, moment, say, table
-from cli.storages import resolve_storage, resolve_storages
+from platform_backup_cli.client import ApiClient, CliError, api, segment
+from platform_backup_cli.render import JsonFlag, console, emit_json, fields, moment, say, table
+from platform_backup_cli.storages import resolve_storage, resolve_storages
 
 app = typer.Typer(help="The backup plan: schedule, storages, retention.", no_args_is_help=True)
 

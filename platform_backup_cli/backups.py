@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.client import api, segment
-from cli.render import (
+from platform_backup_cli.client import api, segment
+from platform_backup_cli.render import (
     Column,
     JsonFlag,
     Limit,

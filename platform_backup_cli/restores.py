@@ -7,23 +7,21 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.client import ApiClient, CliError, api, segment
-from cli.plans import plan_id_of
-from cli.render import (
+from platform_backup_cli.client import api, segment
+from platform_backup_cli.jobs import JobKind, add_show_and_watch
+from platform_backup_cli.plans import plan_id_of
+from platform_backup_cli.render import (
     Column,
     JsonFlag,
     Limit,
     NextToken,
-    console,
     emit_json,
     fields,
     moment,
-    print_page,
     say,
     size,
-    warn,
 )
-from cli.watch import Gauge, Interval, follow
+from platform_backup_cli.watch import Gauge, Interval
 
 app = typer.Typer(help="Restores of backups, with verification.", no_args_is_help=True)
 
@@ -53,10 +51,6 @@ COLUMNS: list[Column] = [
     ("Started", lambda r: moment(r.get("startedAt"))),
     ("Finished", lambda r: moment(r.get("finishedAt"))),
 ]
-RestoreRef = Annotated[
-    str | None,
-    typer.Argument(help="The restore's id (default: the newest).", show_default=False),
-]
 
 
 def gauge(restore: dict[str, Any]) -> Gauge:
@@ -78,31 +72,53 @@ def outcome(restore: dict[str, Any]) -> str:
     return f"{status}: {restore.get('error')}"
 
 
-def finish(restore: dict[str, Any], as_json: bool) -> None:
-    """Reports how the restore ended; only a restore that succeeded exits 0."""
-    for warning in restore.get("warnings") or []:
-        warn(f"warning: {warning}")
+def warnings(restore: dict[str, Any]) -> list[str]:
+    lines = [f"warning: {warning}" for warning in restore.get("warnings") or []]
     if restore.get("safetyBackupId"):
-        warn(f"safety backup of the target taken first: {restore['safetyBackupId']}")
-    if as_json:
-        emit_json(restore)
-    else:
-        say(outcome(restore))
-    if restore.get("status") != "succeeded":
-        raise typer.Exit(1)
+        lines.append(f"safety backup of the target taken first: {restore['safetyBackupId']}")
+    return lines
 
 
-def watch_restore(client: ApiClient, restore_id: str, interval: float, as_json: bool) -> None:
-    finish(follow(client, f"/v1/restores/{segment(restore_id)}", gauge, interval), as_json)
+def details(restore: dict[str, Any]) -> list[Any]:
+    progress = restore.get("progress") or {}
+    target = restore.get("target") or {}
+    shown: list[Any] = [
+        fields(
+            f"Restore {restore['id']}",
+            [
+                ("backup", restore.get("backupId")),
+                ("status", restore.get("status")),
+                ("phase", restore.get("phase")),
+                ("progress", f"{progress.get('percent', 0)}%"),
+                ("mode", target.get("mode")),
+                ("databases", databases_of(restore)),
+                ("safety backup", restore.get("safetyBackupId")),
+                ("error", restore.get("error")),
+                ("warnings", restore.get("warnings")),
+                ("started", moment(restore.get("startedAt"))),
+                ("finished", moment(restore.get("finishedAt"))),
+            ],
+        )
+    ]
+    counts = restore.get("rowCounts") or {}
+    if counts:
+        shown.append(
+            fields("Rows verified", [(name, str(rows)) for name, rows in sorted(counts.items())])
+        )
+    return shown
 
 
-def _restore_id(client: ApiClient, restore_id: str | None) -> str:
-    if restore_id is not None:
-        return restore_id
-    newest = client.get("/v1/restores", limit=1)["items"]
-    if not newest:
-        raise CliError("no restore yet: start one with `platform-backup restore start`")
-    return str(newest[0]["id"])
+RESTORES = JobKind(
+    noun="restore",
+    path="/v1/restores",
+    title="Restores",
+    columns=COLUMNS,
+    start_with="platform-backup restore start",
+    gauge=gauge,
+    outcome=outcome,
+    warnings=warnings,
+    details=details,
+)
 
 
 @app.command("start")
@@ -168,7 +184,7 @@ def start(
     if watch:
         if not as_json:
             say(f"started restore {restore['id']} of backup {restore.get('backupId')}")
-        watch_restore(client, restore["id"], interval, as_json)
+        RESTORES.watch(client, restore["id"], interval, as_json)
     elif as_json:
         emit_json(restore)
     else:
@@ -186,53 +202,12 @@ def list_restores(
     as_json: JsonFlag = False,
 ) -> None:
     """Restores, newest first."""
-    page = api(ctx).get("/v1/restores", limit=limit, nextToken=next_token)
-    print_page(page, "Restores", COLUMNS, as_json)
+    RESTORES.list_page(api(ctx), as_json, limit=limit, nextToken=next_token)
 
 
-@app.command("show")
-def show(ctx: typer.Context, restore_id: RestoreRef = None, as_json: JsonFlag = False) -> None:
-    """One restore: its target, progress, warnings and the row counts it verified."""
-    client = api(ctx)
-    restore = client.get(f"/v1/restores/{segment(_restore_id(client, restore_id))}")
-    if as_json:
-        emit_json(restore)
-        return
-    progress = restore.get("progress") or {}
-    target = restore.get("target") or {}
-    out = console()
-    out.print(
-        fields(
-            f"Restore {restore['id']}",
-            [
-                ("backup", restore.get("backupId")),
-                ("status", restore.get("status")),
-                ("phase", restore.get("phase")),
-                ("progress", f"{progress.get('percent', 0)}%"),
-                ("mode", target.get("mode")),
-                ("databases", databases_of(restore)),
-                ("safety backup", restore.get("safetyBackupId")),
-                ("error", restore.get("error")),
-                ("warnings", restore.get("warnings")),
-                ("started", moment(restore.get("startedAt"))),
-                ("finished", moment(restore.get("finishedAt"))),
-            ],
-        )
-    )
-    counts = restore.get("rowCounts") or {}
-    if counts:
-        out.print(
-            fields("Rows verified", [(name, str(rows)) for name, rows in sorted(counts.items())])
-        )
-
-
-@app.command("watch")
-def watch(
-    ctx: typer.Context,
-    restore_id: RestoreRef = None,
-    interval: Interval = 1.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Follow a restore live until it ends; exits 0 only if it succeeded."""
-    client = api(ctx)
-    watch_restore(client, _restore_id(client, restore_id), interval, as_json)
+add_show_and_watch(
+    app,
+    RESTORES,
+    show_help="One restore: its target, progress, warnings and the row counts it verified.",
+    watch_help="Follow a restore live until it ends; exits 0 only if it succeeded.",
+)
