@@ -19,8 +19,8 @@ from devstack.functions import default_functions
 from devstack.invoker import Invoker
 from platform_backup.adapters import aws as aws_clients
 from platform_backup.adapters.tables import TABLES, bind_tables
+from platform_backup.composition import common as composition
 from platform_backup.settings import Settings, get_settings
-from platform_backup.wiring import container
 
 REGION = "us-east-1"
 LOCAL_BUCKETS = ("pdb-primary", "pdb-fallback")
@@ -48,7 +48,7 @@ def _dummy_zip() -> bytes:
 
 def _reset_caches() -> None:
     get_settings.cache_clear()
-    container.cache_clear()
+    composition.reset()
     aws_clients.client.cache_clear()
 
 

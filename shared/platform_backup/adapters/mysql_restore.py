@@ -16,7 +16,7 @@ import zstandard
 
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, Session, session
-from platform_backup.services.restores import Applied, TargetObjects
+from platform_backup.services.ports import Applied, TargetObjects
 
 # The client reads the dump as the server sent it: binary mode keeps a \0 or \r in the text from
 # being taken for a client command; the packet limit is the server's largest.

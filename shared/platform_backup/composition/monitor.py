@@ -1,0 +1,14 @@
+"""The monitor function's use case: the plans' staleness."""
+
+from __future__ import annotations
+
+from platform_backup.adapters.execution_repo import DynamoExecutionRepository
+from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.composition.common import once, settings, utcnow
+from platform_backup.services.monitor import StalenessMonitor
+
+
+@once
+def monitor() -> StalenessMonitor:
+    settings()
+    return StalenessMonitor(DynamoPlanRepository(), DynamoExecutionRepository(), utcnow)
