@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from platform_backup.adapters import dump_pipeline
-from platform_backup.services import backups as backups_service
+from platform_backup.services import backup_runner
 from tests.support.api import ApiClient
 from tests.support.moto_env import MotoEnv, moto_env
 
@@ -248,7 +248,7 @@ def test_run_now_makes_a_new_execution_every_time_and_progress_can_be_watched(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given progress written often enough to be seen on the small fixture databases
-    monkeypatch.setattr(backups_service, "PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(backup_runner, "PROGRESS_SECONDS", 0.05)
     monkeypatch.setattr(dump_pipeline, "PROGRESS_INTERVAL", 0.02)
     # When an operator backs up now, and watches
     started = system.api.post(f"/v1/plans/{system.plan_id}/executions")
@@ -373,11 +373,11 @@ def test_a_remote_storage_short_of_quota_is_not_written(synced: System) -> None:
 
 def test_a_run_that_cannot_finish_in_time_is_refused_up_front(system: System) -> None:
     # Given a measured earlier backup, and a function with almost no time left
-    from platform_backup.composition.executor import runner as backup_runner
+    from platform_backup.composition import executor
     from platform_backup.services.ports import Deadline
 
     assert system.fire("2026-11-25T22:05:00Z")["status"] == "succeeded"
-    runner = backup_runner()
+    runner = executor.runner()
     # When the next run has less time than the last one took
     execution = runner.run_scheduled(
         system.plan_id, "2026-11-25T23:05:00Z", Deadline(lambda: 30.001)
