@@ -43,7 +43,7 @@ from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.adapters.mysql_restore import MariaDbTarget
 from platform_backup.adapters.restore_source import CHUNK, S3BackupSource
 from platform_backup.domain.execution import BackupCopy
-from platform_backup.services.backups import TIME_MARGIN_SECONDS
+from platform_backup.domain.progress import TIME_MARGIN_SECONDS
 
 REGION = "us-east-1"
 TARGET = 1.1

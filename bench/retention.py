@@ -26,13 +26,15 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from devstack.local_settings import LOCAL_SETTINGS
 from platform_backup.adapters.execution_repo import DynamoBackupRepository, _backup_item
-from platform_backup.adapters.tables import TABLES, BackupItem
+from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.adapters.s3_objects import S3Objects
+from platform_backup.adapters.storage_repo import DynamoStorageRepository
+from platform_backup.adapters.tables import TABLES, BackupItem, bind_tables
 from platform_backup.domain.execution import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
 from platform_backup.domain.storage import Storage
-from platform_backup.services.retention import RetentionSummary
+from platform_backup.services.retention import RetentionService, RetentionSummary
 from platform_backup.settings import Settings, load
-from platform_backup.wiring import Container
 
 HISTORIES = (100, 10_000)
 REMOTE_BUCKET = "pdb-bench-remote"
@@ -53,6 +55,24 @@ class RetentionRun:
     items_read: int
     first_seconds: float
     first_items_read: int
+
+
+class Container:
+    """The benchmark's own settings bound to the tables, and the retention use case on them."""
+
+    def __init__(self, settings: Settings) -> None:
+        bind_tables(settings)
+        self.settings = settings
+        self.storage_repo = DynamoStorageRepository()
+        self.plan_repo = DynamoPlanRepository()
+        self.retention = RetentionService(
+            plans=self.plan_repo,
+            backups=DynamoBackupRepository(),
+            objects=S3Objects(),
+            clock=lambda: datetime.now(UTC),
+            safety_days=settings.safety_backup_retention_days,
+            default_region=settings.region,
+        )
 
 
 @dataclass

@@ -8,7 +8,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from platform_backup.api.app import resolve
+from platform_backup.composition.api import settings
 from platform_backup.observability import logger, metrics, tracer
+
+# Cold start: the settings are read and checked now; a missing one fails init, named.
+settings()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -9,10 +9,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from platform_backup.composition.executor import runner as backup_runner
+from platform_backup.composition.executor import settings
 from platform_backup.errors import ValidationFailed
 from platform_backup.observability import logger, metrics, tracer
-from platform_backup.services.backups import Deadline
-from platform_backup.wiring import container
+from platform_backup.services.ports import Deadline
+
+# Cold start: the settings are read and checked now; a missing one fails init, named.
+settings()
 
 # Everything imported so far lives as long as the function: kept out of the garbage collector's
 # passes, which otherwise walk boto3's models again and again during a backup.
@@ -31,7 +35,7 @@ class ExecutorEvent(BaseModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ExecutorEvent.model_validate(event)
     deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
-    runner = container().backups
+    runner = backup_runner()
     try:
         if request.executionId is not None:
             execution = runner.run_started(request.executionId, deadline)

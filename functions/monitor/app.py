@@ -7,15 +7,18 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from platform_backup.composition.monitor import monitor, settings
 from platform_backup.observability import logger, metrics, tracer
-from platform_backup.wiring import container
+
+# Cold start: the settings are read and checked now; a missing one fails init, named.
+settings()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = container().monitor.check()
+    report = monitor().check()
     metrics.add_metric(name="StalenessRatio", unit=MetricUnit.NoUnit, value=report.ratio)
     for plan in report.plans:
         logger.info("plan staleness", **asdict(plan))

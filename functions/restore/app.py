@@ -9,9 +9,12 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from platform_backup.composition.restore import restore_steps, settings
 from platform_backup.observability import logger, metrics, tracer
-from platform_backup.services.backups import Deadline
-from platform_backup.wiring import container
+from platform_backup.services.ports import Deadline
+
+# Cold start: the settings are read and checked now; a missing one fails init, named.
+settings()
 
 
 class RestoreStep(BaseModel):
@@ -30,7 +33,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = RestoreStep.model_validate(event)
     deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
     logger.append_keys(restore_id=request.restoreId, step=request.step)
-    restore = container().restores.run_step(
-        request.step, request.restoreId, deadline, request.error
-    )
+    restore = restore_steps().run_step(request.step, request.restoreId, deadline, request.error)
     return {"restoreId": restore.id, "status": restore.status, "phase": restore.phase}

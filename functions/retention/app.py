@@ -10,8 +10,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from platform_backup.composition.retention import retention, settings
 from platform_backup.observability import logger, metrics, tracer
-from platform_backup.wiring import container
+
+# Cold start: the settings are read and checked now; a missing one fails init, named.
+settings()
 
 
 class BackupOutcome(BaseModel):
@@ -29,7 +32,7 @@ class BackupEvent(BaseModel):
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = BackupEvent.model_validate(event)
-    summary = container().retention.apply(request.detail.planId)
+    summary = retention().apply(request.detail.planId)
     metrics.add_metric(name="CopiesPruned", unit=MetricUnit.Count, value=len(summary.pruned))
     metrics.add_metric(name="RetentionItemsRead", unit=MetricUnit.Count, value=summary.itemsRead)
     logger.info("retention applied", **asdict(summary))

@@ -11,9 +11,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from platform_backup.composition.scheduler import schedules, settings
 from platform_backup.errors import DomainError
 from platform_backup.observability import logger, tracer
-from platform_backup.wiring import container
+
+# Cold start: the settings are read and checked now; a missing one fails init, named.
+settings()
 
 
 class ReconcileRequest(BaseModel):
@@ -27,7 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         if "planId" in event:
             request = ReconcileRequest.model_validate(event)
-            return {"ok": True, "result": container().schedules.reconcile(request.planId)}
-        return {"ok": True, "result": container().schedules.reconcile_all()}
+            return {"ok": True, "result": schedules().reconcile(request.planId)}
+        return {"ok": True, "result": schedules().reconcile_all()}
     except DomainError as exc:
         return {"ok": False, "error": exc.message}

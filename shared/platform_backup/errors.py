@@ -64,3 +64,42 @@ class DependencyFailed(DomainError):
     """A service we depend on failed; the request changed nothing (503). Never for client input."""
 
     code = "DependencyFailed"
+
+
+# -- how a backup or restore run can end; the restore workflow's Catch matches on the type name
+
+
+class QuotaExhausted(DomainError):
+    code = "QuotaExhausted"
+
+
+class OutOfTime(DomainError):
+    code = "OutOfTime"
+
+
+class ChecksumMismatch(Unprocessable):
+    """The object is not the dump the backup recorded (corrupted or truncated)."""
+
+    code = "ChecksumMismatch"
+
+
+class TargetExists(Unprocessable):
+    code = "TargetExists"
+
+
+class SafetyBackupFailed(DomainError):
+    code = "SafetyBackupFailed"
+
+
+class ClientFailed(DomainError):
+    """The mariadb client stopped before the whole dump was applied."""
+
+    code = "ClientFailed"
+
+
+class VerifyFailed(DomainError):
+    code = "VerifyFailed"
+
+
+class RollbackFailed(DomainError):
+    code = "RollbackFailed"

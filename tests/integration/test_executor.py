@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from platform_backup.adapters import dump_pipeline
-from platform_backup.services import backups as backups_service
+from platform_backup.services import backup_runner
 from tests.support.api import ApiClient
 from tests.support.moto_env import MotoEnv, moto_env
 
@@ -235,9 +235,9 @@ def test_short_quota_everywhere_fails_before_any_dump(system: System) -> None:
 def test_missing_database_fails_with_the_reason(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from platform_backup.wiring import container
+    from platform_backup.composition.executor import runner
 
-    monkeypatch.setattr(container().backups, "_databases", [*system.databases, "no_such_db"])
+    monkeypatch.setattr(runner(), "_databases", [*system.databases, "no_such_db"])
     result = system.fire("2026-11-25T17:05:00Z")
     assert result["status"] == "failed"
     assert "no_such_db" in system.executions()[0]["error"]
@@ -248,7 +248,7 @@ def test_run_now_makes_a_new_execution_every_time_and_progress_can_be_watched(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given progress written often enough to be seen on the small fixture databases
-    monkeypatch.setattr(backups_service, "PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(backup_runner, "PROGRESS_SECONDS", 0.05)
     monkeypatch.setattr(dump_pipeline, "PROGRESS_INTERVAL", 0.02)
     # When an operator backs up now, and watches
     started = system.api.post(f"/v1/plans/{system.plan_id}/executions")
@@ -373,11 +373,11 @@ def test_a_remote_storage_short_of_quota_is_not_written(synced: System) -> None:
 
 def test_a_run_that_cannot_finish_in_time_is_refused_up_front(system: System) -> None:
     # Given a measured earlier backup, and a function with almost no time left
-    from platform_backup.services.backups import Deadline
-    from platform_backup.wiring import container
+    from platform_backup.composition import executor
+    from platform_backup.services.ports import Deadline
 
     assert system.fire("2026-11-25T22:05:00Z")["status"] == "succeeded"
-    runner = container().backups
+    runner = executor.runner()
     # When the next run has less time than the last one took
     execution = runner.run_scheduled(
         system.plan_id, "2026-11-25T23:05:00Z", Deadline(lambda: 30.001)
@@ -393,14 +393,14 @@ def test_a_dump_that_runs_out_of_time_fails_cleanly(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a function whose time runs out while the dump is under way
-    from platform_backup.services.backups import Deadline
-    from platform_backup.wiring import container
+    from platform_backup.composition.executor import runner
+    from platform_backup.services.ports import Deadline
 
     monkeypatch.setattr(dump_pipeline, "PROGRESS_INTERVAL", 0.02)
     started = time.monotonic()
     deadline = Deadline(lambda: 30.4 - (time.monotonic() - started))
     # When a first run (nothing measured yet, so nothing refused up front) goes
-    execution = container().backups.run_scheduled(system.plan_id, "2026-11-26T00:05:00Z", deadline)
+    execution = runner().run_scheduled(system.plan_id, "2026-11-26T00:05:00Z", deadline)
     # Then it failed saying so, and no object, no open upload and no backup is left
     assert execution.status == "failed"
     assert execution.error is not None and "time ran out" in execution.error

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from platform_backup.adapters.lease import DynamoLeases
-from platform_backup.wiring import container
+from platform_backup.composition.retention import retention
 from tests.integration.conftest import free_port
 from tests.integration.test_restore import System, drop, system
 from tests.support.databases import RUN_ID, sql
@@ -297,7 +297,7 @@ def test_a_backup_whose_local_copy_was_pruned_is_restored_from_its_remote_copy(
     try:
         system.backup("2026-11-25T13:05:00Z")
         # And retention pruned the older backup's local copy
-        container().retention.apply(system.plan_id)
+        retention().apply(system.plan_id)
         copies = system.api.get(f"/v1/backups/{older['id']}").body["copies"]
         assert [(c["role"], c["status"]) for c in copies] == [("remote", "available")]
         # When it is restored from its local copy

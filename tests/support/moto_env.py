@@ -21,8 +21,8 @@ from devstack.invoker import Invoker
 from devstack.local_settings import LOCAL_SETTINGS
 from platform_backup.adapters import aws as aws_clients
 from platform_backup.adapters.tables import TABLES, bind_tables
+from platform_backup.composition import common as composition
 from platform_backup.settings import Settings, load
-from platform_backup.wiring import container
 
 REGION = "us-east-1"
 LOCAL_BUCKETS = ("pdb-primary", "pdb-fallback")
@@ -49,7 +49,7 @@ def _dummy_zip() -> bytes:
 
 
 def _reset_caches() -> None:
-    container.cache_clear()
+    composition.reset()
     aws_clients.client.cache_clear()
 
 

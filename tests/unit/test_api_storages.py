@@ -47,9 +47,9 @@ def test_a_bucket_the_deployment_does_not_allow_is_refused_with_422(
     api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a deployment that allows only its own buckets
-    from platform_backup.wiring import container
+    from platform_backup.composition import api as root
 
-    monkeypatch.setattr(container().storages, "_allowed", ["arn:aws:s3:::pdb-primary"])
+    monkeypatch.setattr(root.storages(), "_allowed", ["arn:aws:s3:::pdb-primary"])
     # When a storage names another existing bucket
     response = api.post("/v1/storages", storage_body(bucket="pdb-remote"))
     # Then

@@ -21,6 +21,7 @@ from platform_backup.adapters.execution_repo import (
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.adapters.pending_remote import DynamoPendingRemote
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.adapters.run_metrics import PowertoolsRunMetrics
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.domain.execution import Execution, ExecutionStatus
 from platform_backup.domain.plan import Plan
@@ -28,8 +29,15 @@ from platform_backup.domain.staleness import cycle_seconds, staleness
 from platform_backup.domain.storage import Storage
 from platform_backup.errors import DependencyFailed, DomainError
 from platform_backup.observability import NAMESPACE, metrics
-from platform_backup.services.backups import BackupRunner, Deadline
-from platform_backup.services.ports import DumpOutcome, DumpProgress, DumpTarget, ObjectRef
+from platform_backup.services.backup_runner import BackupRunner
+from platform_backup.services.ports import (
+    Deadline,
+    DumpOutcome,
+    DumpProgress,
+    DumpTarget,
+    ObjectRef,
+)
+from platform_backup.services.remote_sync import RemoteSync
 from tests.support.moto_env import LOCAL_BUCKETS, REGION, MotoEnv
 
 NOW = datetime(2026, 10, 20, 9, 30, tzinfo=UTC)
@@ -310,13 +318,10 @@ class StandInEngine:
 
 
 class Unused:
-    """Events, the launcher and the replicator: not what these tests look at."""
+    """Events and the replicator: not what these tests look at."""
 
     def publish(self, detail_type: str, detail: dict[str, object]) -> None:
         pass
-
-    def start_backup(self, payload: dict[str, object]) -> None:
-        raise AssertionError("no run-now here")
 
     def copy(
         self, source: ObjectRef, target: ObjectRef, size: int | None, sha256: str | None
@@ -345,13 +350,14 @@ def run_scheduled(engine: StandInEngine, state: str = "enabled") -> Execution:
         storages=DynamoStorageRepository(),
         executions=DynamoExecutionRepository(),
         backups=DynamoBackupRepository(),
-        stored=DynamoBackupRepository(),
+        pending=DynamoPendingRemote(),
         leases=DynamoLeases(),
         engine=engine,
-        replicator=unused,
-        pending=DynamoPendingRemote(),
+        remote=RemoteSync(
+            DynamoStorageRepository(), DynamoBackupRepository(), unused, DynamoPendingRemote()
+        ),
         events=unused,
-        launcher=unused,
+        metrics=PowertoolsRunMetrics(),
         databases=["zstack"],
         clock=lambda: datetime.now(UTC),
     )

@@ -12,11 +12,12 @@ from platform_backup.domain.restore import (
     RestoreRequest,
     RestoreTarget,
     check_confirmation,
+    copies_for,
     target_names,
     wants_safety_backup,
 )
 from platform_backup.errors import ValidationFailed
-from platform_backup.services.restores import copies_for, expected_objects, foreign_references
+from platform_backup.services.restore_verify import expected_objects, foreign_references
 
 NOW = datetime(2026, 11, 25, 10, 5, 7, tzinfo=UTC)
 

@@ -9,13 +9,8 @@ from typing import Any, cast
 import boto3
 from botocore.config import Config
 
-# Standard retry mode: exponential backoff with jitter on throttling and 5xx, bounded attempts.
-# Downloads are verified against the SHA-256 recorded for the whole backup, which is stronger
-# than S3's per-response checksums (composite for multipart objects, so not comparable across
-# copies with other part sizes); those are checked only where a call asks for them.
-# S3 payloads are not hashed into the signature: every upload carries its own CRC32 checksum,
-# and over HTTPS botocore already leaves them unsigned; only a plain-HTTP endpoint (the local
-# stack) would otherwise pay a SHA-256 of every byte uploaded.
+# Standard retries (backoff with jitter on throttling and 5xx); response checksums only where
+# asked and unsigned payloads: see docs/decisions.md, "boto3 client configuration".
 _CONFIG = Config(
     retries={"max_attempts": 5, "mode": "standard"},
     connect_timeout=5,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,10 +25,10 @@ from platform_backup.adapters.tables import (
 from platform_backup.domain.execution import Backup, Execution
 from platform_backup.domain.retention import RetentionCursor
 from platform_backup.errors import Conflict, DependencyFailed, NotFound
-from platform_backup.services.ports import Page
-from platform_backup.services.repositories import (
+from platform_backup.services.ports import (
     BackupBatch,
     ExecutionWriteRefused,
+    Page,
     Stored,
     UsageChange,
 )
@@ -126,12 +126,6 @@ class DynamoExecutionRepository:
         ):
             return Execution.model_validate(item.body)
         return None
-
-    def running(self, plan_id: str) -> Iterator[Execution]:
-        for item in ExecutionItem.byPlan.query(
-            plan_id, scan_index_forward=False, filter_condition=ExecutionItem.status == "running"
-        ):
-            yield Execution.model_validate(item.body)
 
 
 def _backup_item(backup: Backup) -> BackupItem:

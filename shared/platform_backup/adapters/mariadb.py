@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,7 +140,8 @@ def session(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _in_list(names: Sequence[str]) -> str:
+def in_list(names: Iterable[str]) -> str:
+    """Names as a SQL list of string literals, for ``IN (...)``."""
     quoted = ("'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'" for name in names)
     return ", ".join(quoted)
 
@@ -150,7 +151,7 @@ def inspect_server(db: Session, databases: Sequence[str]) -> ServerInfo:
     one of them does not exist."""
     if not databases:
         raise DatabasesMissing("no database to back up")
-    names = _in_list(databases)
+    names = in_list(databases)
     ((version, log_bin),) = db.query("SELECT VERSION(), @@log_bin")
     present = {
         row[0]

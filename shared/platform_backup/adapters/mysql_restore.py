@@ -15,8 +15,14 @@ from typing import Any
 import zstandard
 
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
-from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, Session, session
-from platform_backup.services.restores import Applied, TargetObjects
+from platform_backup.adapters.mariadb import (
+    DbConnection,
+    MariaDbTools,
+    Session,
+    in_list,
+    session,
+)
+from platform_backup.services.ports import Applied, TargetObjects
 
 # The client reads the dump as the server sent it: binary mode keeps a \0 or \r in the text from
 # being taken for a client command; the packet limit is the server's largest.
@@ -87,12 +93,8 @@ def apply_dump(
         return Applied(raw_bytes, code, rewriter.completed, db.redact(text))
 
 
-def _in_list(names: Iterable[str]) -> str:
-    return ", ".join("'" + n.replace("\\", "\\\\").replace("'", "\\'") + "'" for n in names)
-
-
 def inspect_objects(db: Session, databases: Sequence[str]) -> TargetObjects:
-    names = _in_list(databases)
+    names = in_list(databases)
     tables: set[str] = set()
     views: set[str] = set()
     for schema, name, kind in db.query(
@@ -142,7 +144,7 @@ class MariaDbTarget:
         with session(conn, DEFAULT_TOOLS) as db:
             rows = db.query(
                 "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
-                f" WHERE SCHEMA_NAME IN ({_in_list(databases)})"
+                f" WHERE SCHEMA_NAME IN ({in_list(databases)})"
             )
         return sorted(row[0] for row in rows)
 

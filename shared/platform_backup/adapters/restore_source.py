@@ -16,8 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client, error_code
 from platform_backup.domain.execution import BackupCopy
-from platform_backup.errors import DependencyFailed, Unprocessable
-from platform_backup.services.restores import Checked, ChecksumMismatch
+from platform_backup.errors import ChecksumMismatch, DependencyFailed, Unprocessable
+from platform_backup.services.ports import Checked
 
 CHUNK = 1 << 20
 READ_AHEAD = 8

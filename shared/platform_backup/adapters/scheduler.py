@@ -8,11 +8,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client, error_code
 from platform_backup.errors import DependencyFailed
-from platform_backup.services.schedules import (
-    MAX_EVENT_AGE_SECONDS,
-    MAX_RETRY_ATTEMPTS,
-    ScheduleSpec,
-)
+from platform_backup.services.ports import ScheduleSpec
 
 
 def schedule_request(spec: ScheduleSpec) -> dict[str, Any]:
@@ -31,8 +27,8 @@ def schedule_request(spec: ScheduleSpec) -> dict[str, Any]:
             "RoleArn": spec.role_arn,
             "Input": spec.input,
             "RetryPolicy": {
-                "MaximumRetryAttempts": MAX_RETRY_ATTEMPTS,
-                "MaximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS,
+                "MaximumRetryAttempts": spec.retry_attempts,
+                "MaximumEventAgeInSeconds": spec.max_event_age_seconds,
             },
             "DeadLetterConfig": {"Arn": spec.dead_letter_arn},
         },

@@ -19,7 +19,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from platform_backup.settings import Settings
+from platform_backup.settings import CommonSettings
 
 # Items listed "newest first" across all plans share this constant partition of the byTime index:
 # the service keeps one plan and its history, far below a partition's throughput.
@@ -185,7 +185,7 @@ def transaction_connection(region: str) -> Connection:
     return Connection(region=region)
 
 
-def bind_tables(settings: Settings) -> None:
+def bind_tables(settings: CommonSettings) -> None:
     """Point every model at its table in this deployment (names and region from the settings).
     The endpoint comes from botocore's standard AWS_ENDPOINT_URL, as for every other client."""
     transaction_connection.cache_clear()

@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from platform_backup.api.models import ItemList, accepted, no_content, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
+from platform_backup.composition import api as root
 from platform_backup.domain.execution import Backup, Execution
-from platform_backup.wiring import container
 
 router = Router()
 
@@ -39,7 +39,7 @@ def _caller() -> str | None:
     tags=["executions"],
 )
 def run_now(plan_id: str) -> Response[Execution]:
-    return accepted(container().backups.start_manual(plan_id, _caller()))
+    return accepted(root.run_now().start(plan_id, _caller()))
 
 
 @router.get(
@@ -53,7 +53,7 @@ def list_executions(
     limit: Limit = DEFAULT_LIMIT,
     nextToken: NextToken = None,
 ) -> ItemList[Execution]:
-    page = container().backups.executions(planId, status, limit, nextToken)
+    page = root.backup_queries().executions(planId, status, limit, nextToken)
     return ItemList[Execution](items=page.items, nextToken=page.next_token)
 
 
@@ -63,7 +63,7 @@ def list_executions(
     responses=responses(200, Execution, 404),
 )
 def get_execution(execution_id: str) -> Execution:
-    return container().backups.get_execution(execution_id)
+    return root.backup_queries().get_execution(execution_id)
 
 
 @router.get(
@@ -72,7 +72,7 @@ def get_execution(execution_id: str) -> Execution:
 def list_backups(
     planId: PlanFilter = None, limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None
 ) -> ItemList[Backup]:
-    page = container().backups.backups(planId, limit, nextToken)
+    page = root.backup_queries().backups(planId, limit, nextToken)
     return ItemList[Backup](items=page.items, nextToken=page.next_token)
 
 
@@ -82,7 +82,7 @@ def list_backups(
     responses=responses(200, Backup, 404),
 )
 def get_backup(backup_id: str) -> Backup:
-    return container().backups.get_backup(backup_id)
+    return root.backup_queries().get_backup(backup_id)
 
 
 @router.delete(
@@ -94,5 +94,5 @@ def delete_backup(
     backup_id: str,
     force: Annotated[bool, Query(description="also the plan's newest successful backup")] = False,
 ) -> Response[None]:
-    container().retention.delete_backup(backup_id, force)
+    root.backup_deletes().delete_backup(backup_id, force)
     return no_content()

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from platform_backup.api.models import ItemList, NextRun, NextRuns, created, no_content, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
+from platform_backup.composition import api as root
 from platform_backup.domain.plan import Plan, PlanSpec, PlanState
-from platform_backup.wiring import container
 
 router = Router()
 
@@ -24,18 +24,18 @@ router = Router()
     tags=["plans"],
 )
 def create_plan(spec: Annotated[PlanSpec, Body()]) -> Response[Plan]:
-    return created(container().plans.create(spec))
+    return created(root.plans().create(spec))
 
 
 @router.get("/v1/plans", summary="List backup plans", responses=responses(200, ItemList[Plan]))
 def list_plans(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[Plan]:
-    page = container().plans.page(limit, nextToken)
+    page = root.plans().page(limit, nextToken)
     return ItemList[Plan](items=page.items, nextToken=page.next_token)
 
 
 @router.get("/v1/plans/<plan_id>", summary="Show a plan", responses=responses(200, Plan, 404))
 def get_plan(plan_id: str) -> Plan:
-    return container().plans.get(plan_id)
+    return root.plans().get(plan_id)
 
 
 @router.put(
@@ -44,7 +44,7 @@ def get_plan(plan_id: str) -> Plan:
     responses=responses(200, Plan, 404, 409, 422, 503, body=True),
 )
 def replace_plan(plan_id: str, spec: Annotated[PlanSpec, Body()]) -> Plan:
-    return container().plans.replace(plan_id, spec)
+    return root.plans().replace(plan_id, spec)
 
 
 @router.delete(
@@ -53,7 +53,7 @@ def replace_plan(plan_id: str, spec: Annotated[PlanSpec, Body()]) -> Plan:
     responses=responses(204, None, 404, 409, 503),
 )
 def delete_plan(plan_id: str) -> Response[None]:
-    container().plans.delete(plan_id)
+    root.plans().delete(plan_id)
     return no_content()
 
 
@@ -63,7 +63,7 @@ def delete_plan(plan_id: str) -> Response[None]:
     responses=responses(200, Plan, 404, 409, 503),
 )
 def pause_plan(plan_id: str) -> Plan:
-    return container().plans.set_state(plan_id, PlanState.PAUSED)
+    return root.plans().set_state(plan_id, PlanState.PAUSED)
 
 
 @router.post(
@@ -72,7 +72,7 @@ def pause_plan(plan_id: str) -> Plan:
     responses=responses(200, Plan, 404, 409, 503),
 )
 def resume_plan(plan_id: str) -> Plan:
-    return container().plans.set_state(plan_id, PlanState.ENABLED)
+    return root.plans().set_state(plan_id, PlanState.ENABLED)
 
 
 @router.get(
@@ -83,7 +83,7 @@ def resume_plan(plan_id: str) -> Plan:
 def next_runs(
     plan_id: str, count: Annotated[int, Query(ge=1, le=100, description="how many")] = 3
 ) -> NextRuns:
-    runs = container().plans.next_runs(plan_id, count)
+    runs = root.plans().next_runs(plan_id, count)
     return NextRuns(
         runs=[
             NextRun(

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from platform_backup.api.models import ItemList, accepted, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
+from platform_backup.composition import api as root
 from platform_backup.domain.restore import PlanRestoreRequest, Restore, RestoreRequest
-from platform_backup.wiring import container
 
 router = Router()
 
@@ -32,7 +32,7 @@ def _caller() -> str | None:
     tags=["restores"],
 )
 def restore_backup(backup_id: str, request: Annotated[RestoreRequest, Body()]) -> Response[Restore]:
-    return accepted(container().restores.start(backup_id, request, _caller()))
+    return accepted(root.restore_requests().start(backup_id, request, _caller()))
 
 
 @router.post(
@@ -44,14 +44,14 @@ def restore_backup(backup_id: str, request: Annotated[RestoreRequest, Body()]) -
 def restore_before(
     plan_id: str, request: Annotated[PlanRestoreRequest, Body()]
 ) -> Response[Restore]:
-    return accepted(container().restores.start_before(plan_id, request, _caller()))
+    return accepted(root.restore_requests().start_before(plan_id, request, _caller()))
 
 
 @router.get(
     "/v1/restores", summary="Restores, newest first", responses=responses(200, ItemList[Restore])
 )
 def list_restores(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[Restore]:
-    page = container().restores.page(limit, nextToken)
+    page = root.restore_requests().page(limit, nextToken)
     return ItemList[Restore](items=page.items, nextToken=page.next_token)
 
 
@@ -61,4 +61,4 @@ def list_restores(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> 
     responses=responses(200, Restore, 404),
 )
 def get_restore(restore_id: str) -> Restore:
-    return container().restores.get(restore_id)
+    return root.restore_requests().get(restore_id)

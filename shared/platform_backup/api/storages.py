@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from platform_backup.api.models import ItemList, created, no_content, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
+from platform_backup.composition import api as root
 from platform_backup.domain.storage import Quota, Storage, StoragePatch, StorageSpec
-from platform_backup.wiring import container
 
 router = Router()
 
@@ -23,14 +23,14 @@ router = Router()
     tags=["storages"],
 )
 def create_storage(spec: Annotated[StorageSpec, Body()]) -> Response[Storage]:
-    return created(container().storages.create(spec))
+    return created(root.storages().create(spec))
 
 
 @router.get(
     "/v1/storages", summary="List backup storages", responses=responses(200, ItemList[Storage])
 )
 def list_storages(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[Storage]:
-    page = container().storages.page(limit, nextToken)
+    page = root.storages().page(limit, nextToken)
     return ItemList[Storage](items=page.items, nextToken=page.next_token)
 
 
@@ -40,7 +40,7 @@ def list_storages(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> 
     responses=responses(200, Storage, 404),
 )
 def get_storage(storage_id: str) -> Storage:
-    return container().storages.get(storage_id)
+    return root.storages().get(storage_id)
 
 
 @router.patch(
@@ -49,7 +49,7 @@ def get_storage(storage_id: str) -> Storage:
     responses=responses(200, Storage, 404, body=True),
 )
 def patch_storage(storage_id: str, patch: Annotated[StoragePatch, Body()]) -> Storage:
-    return container().storages.update(storage_id, patch)
+    return root.storages().update(storage_id, patch)
 
 
 @router.delete(
@@ -58,7 +58,7 @@ def patch_storage(storage_id: str, patch: Annotated[StoragePatch, Body()]) -> St
     responses=responses(204, None, 404, 409),
 )
 def delete_storage(storage_id: str) -> Response[None]:
-    container().storages.delete(storage_id)
+    root.storages().delete(storage_id)
     return no_content()
 
 
@@ -66,4 +66,4 @@ def delete_storage(storage_id: str) -> Response[None]:
     "/v1/quota", summary="Authorized, used and available bytes", responses=responses(200, Quota)
 )
 def get_quota() -> Quota:
-    return container().storages.quota()
+    return root.storages().quota()

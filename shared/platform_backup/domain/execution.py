@@ -12,7 +12,7 @@ ExecutionStatus = Literal["running", "succeeded", "partially-succeeded", "failed
 FINAL_STATUSES: frozenset[str] = frozenset(
     {"succeeded", "partially-succeeded", "failed", "skipped"}
 )
-Phase = Literal["queued", "preflight", "dumping", "uploading", "replicating", "recording", "done"]
+Phase = Literal["queued", "preflight", "dumping", "replicating", "recording", "done"]
 
 
 class ExecutionProgress(BaseModel):

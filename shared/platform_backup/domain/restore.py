@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from platform_backup.domain.execution import BackupCopy
+from platform_backup.domain.execution import Backup, BackupCopy
 from platform_backup.errors import FieldError, ValidationFailed
 
 RestoreMode = Literal["new-database", "in-place"]
@@ -149,3 +149,10 @@ def wants_safety_backup(request: RestoreRequest) -> bool:
             "restore in place onto another server",
         )
     return wanted
+
+
+def copies_for(backup: Backup, source: str) -> list[BackupCopy]:
+    """The copies a restore may read, in the order it tries them."""
+    local, remote = backup.local_copy(), backup.remote_copy()
+    wanted = {"local": [local], "remote": [remote], "auto": [local, remote]}[source]
+    return [copy for copy in wanted if copy is not None]

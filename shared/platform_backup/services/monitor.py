@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from platform_backup.domain.staleness import Staleness, staleness
-from platform_backup.services.repositories import ExecutionRepository, PlanRepository
+from platform_backup.services.ports import ExecutionRepository, PlanRepository
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from platform_backup.domain.plan import Plan, PlanSpec, PlanState, check_plan_ru
 from platform_backup.domain.schedule import next_runs
 from platform_backup.errors import DependencyFailed, FieldError, Unprocessable
 from platform_backup.observability import logger
-from platform_backup.services.ports import Page, ScheduleSync
-from platform_backup.services.repositories import PlanRepository, StorageRepository
+from platform_backup.services.ports import Page, PlanRepository, ScheduleSync, StorageRepository
 
 
 class PlanService:

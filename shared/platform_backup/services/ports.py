@@ -1,12 +1,19 @@
-"""What the use cases need from the outside world, as protocols; adapters implement them."""
+"""Every port of the use cases: what they need from the outside world, as protocols and the plain
+records that cross them. Adapters implement these; nothing here knows AWS or MariaDB."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
+from platform_backup.domain.execution import Backup, BackupCopy, Execution
 from platform_backup.domain.lease import Holder
+from platform_backup.domain.plan import Plan
+from platform_backup.domain.restore import Restore
+from platform_backup.domain.retention import RetentionCursor
+from platform_backup.domain.storage import Storage, StoragePatch
 
 T = TypeVar("T")
 
@@ -17,6 +24,145 @@ class Page(Generic[T]):
     next_token: str | None
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """The time the function has left (Lambda's context), so a run can refuse up front."""
+
+    remaining_seconds: Callable[[], float]
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+class StorageRepository(Protocol):
+    def create(self, storage: Storage) -> None: ...
+    def get(self, storage_id: str) -> Storage: ...
+    def find(self, storage_id: str) -> Storage | None: ...
+    def page(self, limit: int, token: str | None) -> Page[Storage]: ...
+    def all(self) -> list[Storage]: ...
+    def update(self, storage_id: str, patch: StoragePatch) -> Storage: ...
+    def delete(self, storage_id: str) -> None: ...
+    def add_usage(self, storage_id: str, delta_bytes: int, delta_copies: int) -> None: ...
+
+
+class PlanLookup(Protocol):
+    def get(self, plan_id: str) -> Plan: ...
+    def find(self, plan_id: str) -> Plan | None: ...
+
+
+class PlanRepository(PlanLookup, Protocol):
+    def create(self, plan: Plan) -> None: ...
+    def page(self, limit: int, token: str | None) -> Page[Plan]: ...
+    def all(self) -> list[Plan]: ...
+    def replace(self, old: Plan, new: Plan) -> None: ...
+    def delete(self, plan: Plan) -> None: ...
+
+
+class ExecutionWriteRefused(Exception):
+    """The execution exists already (create) or is final already (update)."""
+
+
+class ExecutionRepository(Protocol):
+    def create(self, execution: Execution) -> None: ...
+    def update(self, execution: Execution) -> None: ...
+    def get(self, execution_id: str) -> Execution: ...
+    def find(self, execution_id: str) -> Execution | None: ...
+    def page(
+        self, plan_id: str | None, status: str | None, limit: int, token: str | None
+    ) -> Page[Execution]: ...
+    def last_success(self, plan_id: str) -> Execution | None: ...
+
+
+class BackupRepository(Protocol):
+    def create(self, backup: Backup) -> None: ...
+    def get(self, backup_id: str) -> Backup: ...
+    def find(self, backup_id: str) -> Backup | None: ...
+    def latest(self, plan_id: str) -> Backup | None: ...
+    def page(self, plan_id: str | None, limit: int, token: str | None) -> Page[Backup]: ...
+
+
+@dataclass(frozen=True)
+class Stored(Generic[T]):
+    """A record as read, with the version a conditional write of it compares against."""
+
+    value: T
+    version: object
+
+
+@dataclass(frozen=True)
+class BackupBatch:
+    backups: list[Stored[Backup]]
+    items_read: int
+
+
+@dataclass(frozen=True)
+class UsageChange:
+    storage_id: str
+    delta_bytes: int
+    delta_copies: int
+
+
+class PrunableBackups(Protocol):
+    """What retention and deletes by hand need: reads by plan and time through the index, and
+    writes that succeed only on the version read (None / False when another writer came first;
+    otherwise the record as now stored)."""
+
+    def read_range(
+        self, plan_id: str, lower: datetime | None, upper: datetime | None
+    ) -> BackupBatch: ...
+    def read_ids(self, backup_ids: Sequence[str]) -> BackupBatch: ...
+    def find_stored(self, backup_id: str) -> Stored[Backup] | None: ...
+    def newest_with_copy(self, plan_id: str) -> Backup | None: ...
+    def claim(
+        self, current: Stored[Backup], claimed: Backup, usage: Sequence[UsageChange]
+    ) -> Stored[Backup] | None: ...
+    def replace(self, current: Stored[Backup], new: Backup) -> Stored[Backup] | None: ...
+    def remove(self, current: Stored[Backup]) -> bool: ...
+    def read_cursor(self, plan_id: str) -> Stored[RetentionCursor] | None: ...
+    def write_cursor(
+        self, plan_id: str, cursor: RetentionCursor, current: Stored[RetentionCursor] | None
+    ) -> bool: ...
+
+
+class BackupReads(Protocol):
+    """What a restore reads of backups, and the hold that keeps retention off them meanwhile."""
+
+    def get(self, backup_id: str) -> Backup: ...
+    def read_range(
+        self, plan_id: str, lower: datetime | None, upper: datetime | None
+    ) -> BackupBatch: ...
+    def hold_for_read(self, backup_id: str, reader: str, until: datetime) -> Backup: ...
+    def release_read(self, backup_id: str, reader: str) -> None: ...
+
+
+class RestoreRepository(Protocol):
+    def create(self, restore: Restore) -> None: ...
+    def update(self, restore: Restore) -> None: ...
+    def get(self, restore_id: str) -> Restore: ...
+    def find(self, restore_id: str) -> Restore | None: ...
+    def page(self, limit: int, token: str | None) -> Page[Restore]: ...
+
+
+class PendingRemote(Protocol):
+    """The plan's backups still missing their remote copy."""
+
+    def add(self, plan_id: str, backup_id: str) -> None: ...
+    def done(self, plan_id: str, backup_id: str) -> None: ...
+    def pending(self, plan_id: str) -> list[str]: ...
+
+
+class Leases(Protocol):
+    def holder(self, plan_id: str) -> Holder | None: ...
+    def acquire(
+        self, plan_id: str, owner: str, kind: str, reason: str, now: float, ttl: float
+    ) -> tuple[bool, Holder | None]: ...
+    def renew(self, plan_id: str, owner: str, now: float, ttl: float) -> None: ...
+    def release(self, plan_id: str, owner: str) -> None: ...
+
+
+# -- storages and schedules ---------------------------------------------------------------
+
+
 class BucketProbe(Protocol):
     def problem(self, bucket: str, region: str) -> str | None: ...
 
@@ -25,6 +171,32 @@ class ScheduleSync(Protocol):
     def reconcile(self, plan_id: str) -> None:
         """Make the plan's schedules match the stored plan (or remove them if it is gone).
         Raises DependencyFailed when the scheduler could not be brought in line."""
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    group: str
+    expression: str
+    timezone: str
+    start_date: datetime | None
+    enabled: bool
+    target_arn: str
+    role_arn: str
+    dead_letter_arn: str
+    input: str
+    description: str
+    retry_attempts: int
+    max_event_age_seconds: int
+
+
+class SchedulerGateway(Protocol):
+    def upsert(self, spec: ScheduleSpec) -> None: ...
+    def delete(self, group: str, name: str) -> None: ...
+    def names(self, group: str, prefix: str) -> list[str]: ...
+
+
+# -- backups ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -74,24 +246,6 @@ class DumpEngine(Protocol):
         """Dumps once into the first target that takes it; raises a DomainError otherwise."""
 
 
-class Leases(Protocol):
-    def holder(self, plan_id: str) -> Holder | None: ...
-    def acquire(
-        self, plan_id: str, owner: str, kind: str, reason: str, now: float, ttl: float
-    ) -> tuple[bool, Holder | None]: ...
-    def renew(self, plan_id: str, owner: str, now: float, ttl: float) -> None: ...
-    def release(self, plan_id: str, owner: str) -> None: ...
-
-
-class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: dict[str, object]) -> None: ...
-
-
-class Launcher(Protocol):
-    def start_backup(self, payload: dict[str, object]) -> None:
-        """Starts the executor asynchronously with this event."""
-
-
 @dataclass(frozen=True)
 class ObjectRef:
     bucket: str
@@ -110,9 +264,89 @@ class Replicator(Protocol):
         """Removes a copy made but not recorded (every version of it)."""
 
 
-class PendingRemote(Protocol):
-    """The plan's backups still missing their remote copy."""
+class ObjectStore(Protocol):
+    def delete_every_version(self, bucket: str, region: str, key: str) -> int: ...
 
-    def add(self, plan_id: str, backup_id: str) -> None: ...
-    def done(self, plan_id: str, backup_id: str) -> None: ...
-    def pending(self, plan_id: str) -> list[str]: ...
+
+class EventPublisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, object]) -> None: ...
+
+
+class Launcher(Protocol):
+    def start_backup(self, payload: dict[str, object]) -> None:
+        """Starts the executor asynchronously with this event."""
+
+
+class RunMetrics(Protocol):
+    """The figures of a backup run the alarms and dashboards read."""
+
+    def outcome(self, status: str) -> None:
+        """One run ended with this final status."""
+
+    def dump(self, raw_bytes: int, compressed_bytes: int, seconds: float) -> None:
+        """The dump's sizes and time, as the backup records them."""
+
+
+class SafetyBackups(Protocol):
+    def run_for_restore(self, plan_id: str, restore_id: str, deadline: Deadline) -> Execution: ...
+
+
+# -- restores -----------------------------------------------------------------------------
+
+
+class Workflow(Protocol):
+    def start(self, restore_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Checked:
+    sha256: str
+    size: int
+    version: str | None
+
+
+class BackupSource(Protocol):
+    def manifest(self, copy: BackupCopy) -> dict[str, Any]: ...
+    def checksum(self, copy: BackupCopy) -> Checked: ...
+    def stream(self, copy: BackupCopy, version: str | None, sha256: str) -> Iterator[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Applied:
+    raw_bytes: int
+    exit_code: int
+    completed: bool
+    stderr: str
+
+
+@dataclass(frozen=True)
+class TargetObjects:
+    """What a set of databases holds, by kind, as ``database.name``."""
+
+    tables: set[str]
+    views: set[str]
+    routines: set[str]
+    triggers: set[str]
+    events: set[str]
+    # Definitions of views, routines, triggers and events, keyed "<kind> <database.name>".
+    definitions: dict[str, str] = field(default_factory=dict)
+
+
+class TargetServer(Protocol):
+    """The server restored into, reached through a connection the service never looks into."""
+
+    def existing(self, conn: Any, databases: Sequence[str]) -> list[str]: ...
+    def objects(self, conn: Any, databases: Sequence[str]) -> TargetObjects: ...
+    def row_counts(self, conn: Any, tables: Sequence[str]) -> dict[str, int]: ...
+    def drop(self, conn: Any, databases: Sequence[str]) -> None: ...
+    def apply(
+        self,
+        conn: Any,
+        chunks: Iterable[bytes],
+        *,
+        compression: str,
+        names: Mapping[str, str],
+        replace_existing: bool,
+        progress: Callable[[int], None],
+        on_start: Callable[[], None],
+    ) -> Applied: ...

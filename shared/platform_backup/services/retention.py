@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from platform_backup.domain.execution import Backup, BackupCopy, PrunedCopy
 from platform_backup.domain.retention import (
@@ -33,7 +32,8 @@ from platform_backup.domain.retention import (
 )
 from platform_backup.errors import Conflict, DependencyFailed, NotFound
 from platform_backup.observability import logger
-from platform_backup.services.repositories import (
+from platform_backup.services.ports import (
+    ObjectStore,
     PlanRepository,
     PrunableBackups,
     Stored,
@@ -43,10 +43,6 @@ from platform_backup.services.repositories import (
 # Conditional writes that lose to another writer re-read and try again this many times; a
 # backup still contended after that is left for the next run.
 ATTEMPTS = 5
-
-
-class ObjectStore(Protocol):
-    def delete_every_version(self, bucket: str, region: str, key: str) -> int: ...
 
 
 @dataclass

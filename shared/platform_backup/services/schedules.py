@@ -10,12 +10,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from platform_backup.domain.plan import Plan, PlanState
 from platform_backup.domain.schedule import build_cron, schedule_start_date
 from platform_backup.observability import logger
-from platform_backup.services.repositories import PlanRepository
+from platform_backup.services.ports import PlanRepository, SchedulerGateway, ScheduleSpec
 
 SCHEDULE_PREFIX = "pdb-plan-"
 # The scheduler retries a failed invoke; the executor keeps one execution per scheduled time, so
@@ -23,21 +22,6 @@ SCHEDULE_PREFIX = "pdb-plan-"
 # takes over, and the event goes to the dead-letter queue for the operator to see.
 MAX_RETRY_ATTEMPTS = 3
 MAX_EVENT_AGE_SECONDS = 3600
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    name: str
-    group: str
-    expression: str
-    timezone: str
-    start_date: datetime | None
-    enabled: bool
-    target_arn: str
-    role_arn: str
-    dead_letter_arn: str
-    input: str
-    description: str
 
 
 @dataclass(frozen=True)
@@ -68,13 +52,9 @@ def desired_schedule(plan: Plan, targets: ScheduleTargets, now: datetime) -> Sch
             separators=(",", ":"),
         ),
         description=f"Backup plan '{plan.name}' of the platform database",
+        retry_attempts=MAX_RETRY_ATTEMPTS,
+        max_event_age_seconds=MAX_EVENT_AGE_SECONDS,
     )
-
-
-class SchedulerGateway(Protocol):
-    def upsert(self, spec: ScheduleSpec) -> None: ...
-    def delete(self, group: str, name: str) -> None: ...
-    def names(self, group: str, prefix: str) -> list[str]: ...
 
 
 class ScheduleReconciler:

@@ -14,8 +14,7 @@ from platform_backup.domain.storage import (
     bucket_allowed,
 )
 from platform_backup.errors import FieldError, Unprocessable
-from platform_backup.services.ports import BucketProbe, Page
-from platform_backup.services.repositories import StorageRepository
+from platform_backup.services.ports import BucketProbe, Page, StorageRepository
 
 
 class StorageService:

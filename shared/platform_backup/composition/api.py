@@ -1,0 +1,79 @@
+"""The API function's use cases: storages, plans, the reads of executions and backups, run-now
+(launches the executor), deleting a backup, and starting a restore (starts the workflow)."""
+
+from __future__ import annotations
+
+from platform_backup.adapters.buckets import S3BucketProbe
+from platform_backup.adapters.execution_repo import (
+    DynamoBackupRepository,
+    DynamoExecutionRepository,
+)
+from platform_backup.adapters.functions import (
+    ExecutorLauncher,
+    FunctionInvoker,
+    SchedulerFunctionSync,
+)
+from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.adapters.restore_repo import DynamoRestoreRepository
+from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
+from platform_backup.adapters.storage_repo import DynamoStorageRepository
+from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.composition.retention import retention
+from platform_backup.services.backup_queries import BackupQueries
+from platform_backup.services.plans import PlanService
+from platform_backup.services.restore_records import RestoreRecords
+from platform_backup.services.restore_requests import RestoreRequests
+from platform_backup.services.retention import RetentionService
+from platform_backup.services.run_now import RunNow
+from platform_backup.services.storages import StorageService
+from platform_backup.settings import ApiSettings
+
+settings = settings_of(ApiSettings)
+
+
+@once
+def storages() -> StorageService:
+    return StorageService(
+        DynamoStorageRepository(), S3BucketProbe(), settings().allowed_bucket_arns, utcnow
+    )
+
+
+@once
+def plans() -> PlanService:
+    invoker = FunctionInvoker(settings().region)
+    sync = SchedulerFunctionSync(invoker, settings().scheduler_function_name)
+    return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow)
+
+
+@once
+def backup_queries() -> BackupQueries:
+    settings()
+    return BackupQueries(DynamoExecutionRepository(), DynamoBackupRepository())
+
+
+@once
+def run_now() -> RunNow:
+    launcher = ExecutorLauncher(
+        FunctionInvoker(settings().region), settings().executor_function_arn
+    )
+    return RunNow(DynamoPlanRepository(), DynamoExecutionRepository(), launcher, utcnow)
+
+
+def backup_deletes() -> RetentionService:
+    """Deleting a backup by hand: retention's rules for what may go."""
+    return retention()
+
+
+@once
+def restore_requests() -> RestoreRequests:
+    current = settings()
+    restores, backups = DynamoRestoreRepository(), DynamoBackupRepository()
+    return RestoreRequests(
+        restores=restores,
+        records=RestoreRecords(restores, backups, DynamoLeases(), utcnow),
+        backups=backups,
+        plans=DynamoPlanRepository(),
+        workflow=StepFunctionsWorkflow(current.restore_state_machine_arn, current.region),
+        clock=utcnow,
+    )

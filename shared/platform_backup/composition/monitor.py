@@ -1,0 +1,17 @@
+"""The monitor function's use case: the plans' staleness."""
+
+from __future__ import annotations
+
+from platform_backup.adapters.execution_repo import DynamoExecutionRepository
+from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.services.monitor import StalenessMonitor
+from platform_backup.settings import MonitorSettings
+
+settings = settings_of(MonitorSettings)
+
+
+@once
+def monitor() -> StalenessMonitor:
+    settings()
+    return StalenessMonitor(DynamoPlanRepository(), DynamoExecutionRepository(), utcnow)

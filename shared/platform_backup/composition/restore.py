@@ -1,0 +1,42 @@
+"""The restore function's use case: the workflow's steps (the backup source, the MariaDB
+target, and the executor's runner for the safety backup)."""
+
+from __future__ import annotations
+
+from platform_backup.adapters.execution_repo import DynamoBackupRepository
+from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.mariadb import DbConnection
+from platform_backup.adapters.mysql_restore import MariaDbTarget
+from platform_backup.adapters.restore_repo import DynamoRestoreRepository
+from platform_backup.adapters.restore_source import S3BackupSource
+from platform_backup.adapters.secrets import read_db_secret
+from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.composition.executor import runner
+from platform_backup.services.restore_records import RestoreRecords
+from platform_backup.services.restore_steps import RestoreSteps
+from platform_backup.services.restore_verify import RestoreVerifier
+from platform_backup.settings import RestoreSettings
+
+settings = settings_of(RestoreSettings)
+
+
+@once
+def restore_steps() -> RestoreSteps:
+    current = settings()
+
+    def connect(secret_arn: str | None) -> DbConnection:
+        return read_db_secret(secret_arn or current.db_secret_arn, current.region)
+
+    restores, backups = DynamoRestoreRepository(), DynamoBackupRepository()
+    source, target = S3BackupSource(current.region), MariaDbTarget()
+    return RestoreSteps(
+        restores=restores,
+        records=RestoreRecords(restores, backups, DynamoLeases(), utcnow),
+        backups=backups,
+        source=source,
+        target=target,
+        verifier=RestoreVerifier(source, target),
+        safety=runner(),
+        connect=connect,
+        clock=utcnow,
+    )

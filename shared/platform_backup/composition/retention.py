@@ -1,0 +1,25 @@
+"""The retention function's use case (also the API's delete of a backup)."""
+
+from __future__ import annotations
+
+from platform_backup.adapters.execution_repo import DynamoBackupRepository
+from platform_backup.adapters.plan_repo import DynamoPlanRepository
+from platform_backup.adapters.s3_objects import S3Objects
+from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.services.retention import RetentionService
+from platform_backup.settings import RetentionSettings
+
+settings = settings_of(RetentionSettings)
+
+
+@once
+def retention() -> RetentionService:
+    current = settings()
+    return RetentionService(
+        plans=DynamoPlanRepository(),
+        backups=DynamoBackupRepository(),
+        objects=S3Objects(),
+        clock=utcnow,
+        safety_days=current.safety_backup_retention_days,
+        default_region=current.region,
+    )

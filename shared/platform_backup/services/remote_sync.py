@@ -1,0 +1,116 @@
+"""Copying the plan's backups to its remote storage after a run: every backup still missing its
+remote copy (this run's and any an earlier run could not copy), recorded only on the version of
+the backup read, so retention or a delete meanwhile is never undone."""
+
+from __future__ import annotations
+
+from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.plan import Plan
+from platform_backup.domain.storage import Storage
+from platform_backup.errors import DomainError
+from platform_backup.services.lease_keeper import LeaseKeeper
+from platform_backup.services.ports import (
+    ObjectRef,
+    PendingRemote,
+    PrunableBackups,
+    Replicator,
+    StorageRepository,
+    Stored,
+)
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+class RemoteSync:
+    def __init__(
+        self,
+        storages: StorageRepository,
+        stored: PrunableBackups,
+        replicator: Replicator,
+        pending: PendingRemote,
+    ) -> None:
+        self._storages = storages
+        self._stored = stored
+        self._replicator = replicator
+        self._pending = pending
+
+    def replicate_pending(self, plan: Plan, keeper: LeaseKeeper) -> str | None:
+        """Copies every backup of the plan still missing its remote copy. Returns what failed,
+        or None."""
+        remote = self._storages.find(plan.remoteStorageId or "")
+        if remote is None or remote.role != "remote":
+            return f"remote storage {plan.remoteStorageId} no longer exists: nothing was synced"
+        errors: list[str] = []
+        for backup_id in self._pending.pending(plan.id):
+            keeper.check()
+            stored = self._stored.find_stored(backup_id)
+            if stored is None or not _needs_remote(stored.value):
+                self._pending.done(plan.id, backup_id)
+                continue
+            error = self._replicate(stored, remote)
+            if error:
+                errors.append(f"backup {backup_id}: {error}")
+            else:
+                self._pending.done(plan.id, backup_id)
+        if errors:
+            return "remote copy failed (the next run retries it): " + "; ".join(errors)
+        return None
+
+    def _replicate(self, stored: Stored[Backup], remote: Storage) -> str | None:
+        backup = stored.value
+        local = backup.local_copy()
+        if local is None:
+            return "no local copy left to copy from"
+        fresh = self._storages.find(remote.id) or remote
+        if fresh.availableBytes < local.bytes:
+            return (
+                f"{remote.name}: quota exhausted ({fresh.availableBytes} bytes available, "
+                f"{local.bytes} needed)"
+            )
+        key = remote.prefix + local.key.removeprefix(self._prefix_of(local.storageId))
+        source = ObjectRef(local.bucket, local.region or remote.region, local.key)
+        target = ObjectRef(remote.bucket, remote.region, key)
+        manifest = ObjectRef(target.bucket, target.region, key + MANIFEST_SUFFIX)
+        try:
+            self._replicator.copy(source, target, size=local.bytes, sha256=backup.sha256)
+            self._replicator.copy(
+                ObjectRef(source.bucket, source.region, local.manifestKey),
+                manifest,
+                size=None,
+                sha256=None,
+            )
+        except DomainError as exc:
+            return exc.message
+        copy = BackupCopy(
+            storageId=remote.id,
+            role="remote",
+            bucket=remote.bucket,
+            region=remote.region,
+            key=key,
+            manifestKey=manifest.key,
+            bytes=local.bytes,
+        )
+        # Recorded only on the version read: if retention or a delete changed the backup
+        # meanwhile, read it again; if it is gone, the copy just made is removed again.
+        current: Stored[Backup] | None = stored
+        for _ in range(3):
+            if current is None or not _needs_remote(current.value):
+                self._replicator.remove(target)
+                self._replicator.remove(manifest)
+                return None
+            new = current.value.model_copy(update={"copies": [*current.value.copies, copy]})
+            if self._stored.replace(current, new) is not None:
+                self._storages.add_usage(remote.id, local.bytes, 1)
+                return None
+            current = self._stored.find_stored(backup.id)
+        return "the backup kept changing while its remote copy was recorded"
+
+    def _prefix_of(self, storage_id: str) -> str:
+        storage = self._storages.find(storage_id)
+        return storage.prefix if storage else ""
+
+
+def _needs_remote(backup: Backup) -> bool:
+    """Still missing its remote copy, and not because retention pruned it on purpose."""
+    pruned_remote = any(p.role == "remote" for p in backup.pruned)
+    return backup.remote_copy() is None and not pruned_remote

@@ -1,0 +1,362 @@
+"""The restore workflow's steps (Validate, SafetyBackup, Restore, Verify, Finalize; Rollback on
+any failure, Abandon when Rollback fails), each a call of ``run_step`` from functions/restore.
+
+What makes it safe:
+- the plan's lease, taken by the API before the restore exists, is kept (renewed by every step)
+  until the end, so no backup and no other restore runs meanwhile;
+- the object is checked against the manifest's SHA-256 before anything touches the target, and
+  read again pinned to the version checked;
+- ``targetTouched`` is written before the first statement reaches the target: Rollback knows
+  whether there is anything to undo;
+- the lease and the backup's read hold are released before the final status is written, and a
+  final status never changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate
+from platform_backup.domain.restore import Restore, RestoreProgress, copies_for
+from platform_backup.errors import (
+    ChecksumMismatch,
+    ClientFailed,
+    OutOfTime,
+    RollbackFailed,
+    SafetyBackupFailed,
+    TargetExists,
+    Unprocessable,
+)
+from platform_backup.observability import logger
+from platform_backup.services.lease_keeper import LeaseKeeper
+from platform_backup.services.ports import (
+    BackupReads,
+    BackupSource,
+    Checked,
+    Deadline,
+    RestoreRepository,
+    SafetyBackups,
+    TargetServer,
+)
+from platform_backup.services.restore_records import RestoreRecords
+from platform_backup.services.restore_verify import RestoreVerifier
+
+
+class RestoreSteps:
+    def __init__(
+        self,
+        restores: RestoreRepository,
+        records: RestoreRecords,
+        backups: BackupReads,
+        source: BackupSource,
+        target: TargetServer,
+        verifier: RestoreVerifier,
+        safety: SafetyBackups,
+        connect: Callable[[str | None], Any],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._restores = restores
+        self._records = records
+        self._backups = backups
+        self._source = source
+        self._target = target
+        self._verifier = verifier
+        self._safety = safety
+        self._connect = connect
+        self._clock = clock
+
+    def run_step(
+        self, step: str, restore_id: str, deadline: Deadline, error: Mapping[str, Any] | None
+    ) -> Restore:
+        restore = self._restores.get(restore_id)
+        if restore.final:
+            return restore
+        if step == "rollback":
+            return self._rollback(restore, _cause(error), deadline)
+        if step == "abandon":
+            return self._abandon(restore, _cause(error))
+        steps: dict[str, Callable[[Restore, Deadline, LeaseKeeper], Restore]] = {
+            "validate": self._validate,
+            "safety-backup": self._safety_backup,
+            "restore": self._apply,
+            "verify": self._verify,
+            "finalize": self._finalize,
+        }
+        work = steps.get(step)
+        if work is None:
+            raise ValueError(f"unknown step {step!r}")
+        try:
+            with self._kept(restore) as keeper:
+                return work(restore, deadline, keeper)
+        except BaseException as exc:
+            self._records.note(restore_id, exc)
+            raise
+
+    @contextmanager
+    def _kept(self, restore: Restore) -> Iterator[LeaseKeeper]:
+        """The lease and read holds renewed now (a step fails at once if they are lost), then
+        on a thread while the step works."""
+        self._records.renew(restore)
+        keeper = LeaseKeeper(lambda: self._records.renew(restore), name=f"restore-{restore.id}")
+        keeper.start()
+        try:
+            yield keeper
+        finally:
+            keeper.stop()
+
+    def _validate(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
+        restore = self._records.save(restore, phase="validate")
+        backup = self._backups.get(restore.backupId)
+        problems: list[str] = []
+        chosen: tuple[BackupCopy, Checked] | None = None
+        for copy in copies_for(backup, restore.source):
+            problem, checked = self._check(copy, backup)
+            keeper.check()
+            if problem is None and checked is not None:
+                chosen = (copy, checked)
+                break
+            problems.append(problem or "")
+        if chosen is None:
+            raise ChecksumMismatch(
+                "no copy of the backup can be restored: " + "; ".join(problems or ["none left"])
+            )
+        copy, checked = chosen
+        conn = self._connect(restore.targetSecretArn)
+        if not restore.in_place:
+            existing = self._target.existing(conn, list(restore.databases.values()))
+            if existing:
+                raise TargetExists(
+                    f"the target databases exist already: {', '.join(existing)}; choose "
+                    "another databaseSuffix"
+                )
+        else:
+            self._target.existing(conn, list(restore.databases.values()))
+        warnings = [*restore.warnings, *(f"{p}: used the next copy" for p in problems)]
+        return self._records.save(
+            restore, sourceCopy=copy, sourceVersion=checked.version, warnings=warnings
+        )
+
+    def _check(self, copy: BackupCopy, backup: Backup) -> tuple[str | None, Checked | None]:
+        where = f"{copy.role} copy s3://{copy.bucket}/{copy.key}"
+        try:
+            manifest = self._source.manifest(copy)
+            checked = self._source.checksum(copy)
+        except Unprocessable as exc:
+            return f"{where}: {exc.message}", None
+        recorded = manifest.get("sha256")
+        if recorded != backup.sha256:
+            return f"{where}: its manifest's SHA-256 is not the backup's", None
+        if checked.sha256 != recorded:
+            return (
+                f"{where}: SHA-256 {checked.sha256} ({checked.size} bytes) does not match the "
+                f"manifest's {recorded} ({backup.compressedBytes} bytes): the object is "
+                "corrupted or truncated",
+                None,
+            )
+        return None, checked
+
+    def _safety_backup(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
+        if not restore.safetyBackup:
+            return restore
+        restore = self._records.save(restore, phase="safety-backup")
+        execution = self._safety.run_for_restore(restore.planId, restore.id, deadline)
+        if execution.status not in ("succeeded", "partially-succeeded") or not execution.backupId:
+            raise SafetyBackupFailed(
+                f"the safety backup (execution {execution.id}) {execution.status}: "
+                f"{execution.error or execution.reason}; nothing was restored"
+            )
+        self._records.hold(execution.backupId, restore)
+        return self._records.save(restore, safetyBackupId=execution.backupId)
+
+    def _apply(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
+        restore = self._records.save(restore, phase="restore")
+        backup = self._backups.get(restore.backupId)
+        copy = restore.sourceCopy
+        if copy is None:
+            raise ChecksumMismatch("the restore has no validated copy to read")
+        conn = self._connect(restore.targetSecretArn)
+        if restore.targetTouched and not restore.in_place:
+            # A repeated attempt starts again from nothing (the databases are this restore's).
+            self._target.drop(conn, list(restore.databases.values()))
+        writer = _Progress(self._records, restore, backup.rawBytes, deadline, keeper)
+        applied = self._target.apply(
+            conn,
+            self._source.stream(copy, restore.sourceVersion, backup.sha256),
+            compression=backup.compression,
+            names=restore.databases,
+            replace_existing=restore.in_place,
+            progress=writer.report,
+            on_start=writer.touched,
+        )
+        elapsed = time.monotonic() - writer.started
+        restore = self._records.save(
+            writer.restore,
+            clientExitCode=applied.exit_code,
+            dumpCompleted=applied.completed,
+            progress=_progress(applied.raw_bytes, backup.rawBytes, elapsed),
+        )
+        if applied.exit_code != 0:
+            raise ClientFailed(
+                f"the mariadb client failed (exit {applied.exit_code}) after "
+                f"{applied.raw_bytes} of {backup.rawBytes} bytes: {applied.stderr or 'no output'}"
+            )
+        if not applied.completed:
+            raise ClientFailed("the dump ended without mariadb-dump's completion line")
+        logger.info("dump applied", restore_id=restore.id, seconds=round(elapsed, 1))
+        return restore.model_copy(
+            update={"progress": restore.progress.model_copy(update={"etaSeconds": 0.0})}
+        )
+
+    def _verify(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
+        restore = self._records.save(restore, phase="verify")
+        verified = self._verifier.verify(
+            restore, lambda: self._connect(restore.targetSecretArn), keeper
+        )
+        return self._records.save(
+            restore, rowCounts=verified.row_counts, warnings=verified.warnings
+        )
+
+    def _finalize(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
+        restore = self._records.save(restore, phase="finalize")
+        keeper.stop()
+        self._records.release(restore)
+        return self._records.final(restore, status="succeeded", error=None)
+
+    # -- failure ----------------------------------------------------------------------------
+
+    def _rollback(self, restore: Restore, cause: str | None, deadline: Deadline) -> Restore:
+        error = restore.error or cause or "the restore failed"
+        if not restore.targetTouched:
+            self._records.release(restore)
+            return self._records.final(restore, status="failed", error=error)
+        restore = self._records.save(restore, phase="rollback", error=error)
+        self._records.keep_for_rollback(restore)
+        conn = self._connect(restore.targetSecretArn)
+        names = list(restore.databases.values())
+        if not restore.in_place:
+            self._target.drop(conn, names)
+        elif restore.safetyBackupId is None:
+            self._records.release(restore)
+            return self._records.final(
+                restore,
+                status="failed",
+                error=f"{error}. ROLLBACK IMPOSSIBLE: the live databases {', '.join(names)} were "
+                "partly overwritten and no safety backup was taken: restore this backup (or "
+                "the newest good one) in place again now",
+            )
+        else:
+            self._restore_safety(restore, deadline)
+        self._records.release(restore)
+        return self._records.final(restore, status="rolled-back", error=error)
+
+    def _restore_safety(self, restore: Restore, deadline: Deadline) -> None:
+        safety = self._backups.get(restore.safetyBackupId or "")
+        copy = next(iter(copies_for(safety, "auto")), None)
+        if copy is None:
+            raise RollbackFailed(f"the safety backup {safety.id} has no copy left")
+        writer = _Progress(self._records, restore, safety.rawBytes, deadline, None)
+        applied = self._target.apply(
+            self._connect(restore.targetSecretArn),
+            self._source.stream(copy, None, safety.sha256),
+            compression=safety.compression,
+            names={name: name for name in safety.databases},
+            replace_existing=True,
+            progress=writer.report,
+            on_start=lambda: None,
+        )
+        if applied.exit_code != 0 or not applied.completed:
+            raise RollbackFailed(
+                f"the safety backup {safety.id} could not be applied (exit {applied.exit_code}):"
+                f" {applied.stderr or 'the dump ended early'}"
+            )
+
+    def _abandon(self, restore: Restore, cause: str | None) -> Restore:
+        """Rollback itself failed: the restore ends failed, saying loudly what to do."""
+        names = ", ".join(restore.databases.values())
+        if restore.in_place and restore.safetyBackupId:
+            todo = (
+                f"restore the safety backup {restore.safetyBackupId} in place now (POST "
+                f"/v1/backups/{restore.safetyBackupId}/restores, mode in-place)"
+            )
+        elif restore.in_place:
+            todo = "restore this backup (or the newest good one) in place again now"
+        else:
+            todo = f"drop the databases {names} by hand"
+        self._records.release(restore)
+        return self._records.final(
+            restore,
+            status="failed",
+            error=f"{restore.error or 'the restore failed'}. ROLLBACK FAILED "
+            f"({cause or 'no reason given'}): the databases {names} may be half restored; {todo}",
+        )
+
+
+class _Progress:
+    """Turns bytes applied into restore updates every PROGRESS_SECONDS, and stops the apply
+    (by raising) when the lease is lost or the function's time runs out."""
+
+    def __init__(
+        self,
+        records: RestoreRecords,
+        restore: Restore,
+        total: int,
+        deadline: Deadline,
+        keeper: LeaseKeeper | None,
+    ) -> None:
+        self._records = records
+        self.restore = restore
+        self._total = total
+        self._deadline = deadline
+        self._keeper = keeper
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def touched(self) -> None:
+        self.restore = self._records.save(self.restore, targetTouched=True)
+
+    def report(self, applied: int) -> None:
+        if self._keeper is not None:
+            self._keeper.check()
+        elapsed = time.monotonic() - self.started
+        if self._deadline.remaining_seconds() < TIME_MARGIN_SECONDS:
+            rate = applied / elapsed if elapsed > 0 else 0.0
+            needed = f"about {self._total / rate:.0f} s" if rate else "longer"
+            raise OutOfTime(
+                f"the function's time ran out after {applied} of {self._total} bytes applied "
+                f"in {elapsed:.0f} s ({rate:.0f} bytes/s): this backup needs {needed} to "
+                "restore; raise the restore function's timeout or restore by hand (README)"
+            )
+        now = time.monotonic()
+        if now - self._last < PROGRESS_SECONDS:
+            return
+        self._last = now
+        self.restore = self._records.save(
+            self.restore, progress=_progress(applied, self._total, elapsed)
+        )
+
+
+def _progress(applied: int, total: int, elapsed: float) -> RestoreProgress:
+    done = estimate(applied, total, elapsed)
+    return RestoreProgress(
+        bytesApplied=applied, bytesTotal=total, percent=done.percent, etaSeconds=done.eta_seconds
+    )
+
+
+def _cause(error: Mapping[str, Any] | None) -> str | None:
+    """The Step Functions error a Catch passed on: the step's own message where it has one."""
+    if not error:
+        return None
+    cause = str(error.get("Cause") or "")
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and parsed.get("errorMessage"):
+            return f"{parsed.get('errorType', 'Error')}: {parsed['errorMessage']}"
+    except ValueError:
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}" if cause else str(error.get("Error"))
