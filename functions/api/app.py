@@ -9,14 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from platform_backup.api.app import resolve
 from platform_backup.composition.api import settings
-from platform_backup.observability import logger, metrics, tracer
+from platform_backup.observability import logger, metrics
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(event, context)

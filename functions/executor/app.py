@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from platform_backup.composition.executor import runner as backup_runner
 from platform_backup.composition.executor import settings
 from platform_backup.errors import ValidationFailed
-from platform_backup.observability import logger, metrics, tracer
+from platform_backup.observability import logger, metrics
 from platform_backup.services.ports import Deadline
+from platform_backup.tracing import tracer
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()

@@ -8,14 +8,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from platform_backup.composition.monitor import monitor, settings
-from platform_backup.observability import logger, metrics, tracer
+from platform_backup.observability import logger, metrics
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = monitor().check()

@@ -10,8 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from platform_backup.composition.restore import restore_steps, settings
-from platform_backup.observability import logger, metrics, tracer
+from platform_backup.observability import logger, metrics
 from platform_backup.services.ports import Deadline
+from platform_backup.tracing import tracer
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()

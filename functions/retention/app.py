@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from platform_backup.composition.retention import retention, settings
-from platform_backup.observability import logger, metrics, tracer
+from platform_backup.observability import logger, metrics
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
@@ -28,7 +28,6 @@ class BackupEvent(BaseModel):
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = BackupEvent.model_validate(event)

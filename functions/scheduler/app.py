@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from platform_backup.composition.scheduler import schedules, settings
 from platform_backup.errors import DomainError
-from platform_backup.observability import logger, tracer
+from platform_backup.observability import logger
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
@@ -25,7 +25,6 @@ class ReconcileRequest(BaseModel):
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         if "planId" in event:
