@@ -35,7 +35,7 @@ from typing import Any
 
 from bench import restore, retention
 from devstack.aws import EmbeddedAws
-from platform_backup.adapters.dump_pipeline import DUMP_OPTIONS, OUTPUT_BUFFER
+from platform_backup.adapters.dump_process import DUMP_OPTIONS, OUTPUT_BUFFER
 
 MAKE_DB = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make-bench-db.sh"
 BUCKET = "pdb-bench"

@@ -9,7 +9,8 @@ import json
 import time
 
 from platform_backup.adapters import aws
-from platform_backup.adapters.dump_pipeline import Destination, run_backup
+from platform_backup.adapters.dump_pipeline import run_backup
+from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection
 
 

@@ -37,8 +37,10 @@ import boto3
 import zstandard
 
 from devstack.template import load_template, properties
-from platform_backup.adapters.dump_pipeline import LEVELS, Destination, run_backup
+from platform_backup.adapters.compression import LEVELS
+from platform_backup.adapters.dump_pipeline import run_backup
 from platform_backup.adapters.dump_rewrite import DumpRewriter
+from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.adapters.mysql_restore import MariaDbTarget
 from platform_backup.adapters.restore_source import CHUNK, S3BackupSource

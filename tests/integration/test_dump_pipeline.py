@@ -23,15 +23,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from platform_backup.adapters import dump_pipeline
-from platform_backup.adapters.dump_pipeline import (
-    BackupResult,
+from platform_backup.adapters import compression, dump_pipeline, dump_process
+from platform_backup.adapters.dump_pipeline import BackupResult, Progress, run_backup
+from platform_backup.adapters.dump_process import DumpFailed
+from platform_backup.adapters.failover_upload import (
     Destination,
-    DumpFailed,
     FailoverNeedsRedump,
-    Progress,
     UploadFailed,
-    run_backup,
 )
 from platform_backup.adapters.mariadb import (
     DatabasesMissing,
@@ -434,9 +432,9 @@ def test_the_dump_tool_finishes_while_the_compression_is_behind(
     # Given a ring big enough for these databases' dump (the fixtures' small tables come in
     # small reads), and a compression that takes its first chunk only once the dump tool has
     # exited
-    monkeypatch.setattr(dump_pipeline, "RING_BUFFERS", 1024)
+    monkeypatch.setattr(dump_process, "RING_BUFFERS", 1024)
     dump_exited, release = threading.Event(), threading.Event()
-    real = dump_pipeline._compressor
+    real = compression.compressor
 
     class Held:
         def __init__(self, inner: Any) -> None:
@@ -457,7 +455,7 @@ def test_the_dump_tool_finishes_while_the_compression_is_behind(
             time.sleep(0.02)
         release.set()
 
-    monkeypatch.setattr(dump_pipeline, "_compressor", lambda kind, level: Held(real(kind, level)))
+    monkeypatch.setattr(dump_pipeline, "compressor", lambda kind, level: Held(real(kind, level)))
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     # When the databases (more SQL than the pipe and the dump tool's buffer hold) are backed up
@@ -471,7 +469,7 @@ def test_the_dump_tool_finishes_while_the_compression_is_behind(
     )
     # Then the dump tool had exited before the first byte was compressed, and the backup is whole
     assert dump_exited.is_set(), "the dump tool waited for the compression"
-    assert result.raw_bytes > 4 * dump_pipeline.PIPE_SIZE
+    assert result.raw_bytes > 4 * dump_process.PIPE_SIZE
     assert stored(s3_client(), buckets[0]) == [
         result.destination.key,
         result.destination.manifest_key,

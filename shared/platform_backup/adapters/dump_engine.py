@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from platform_backup.adapters.aws import client
-from platform_backup.adapters.dump_pipeline import Destination, Progress, run_backup
+from platform_backup.adapters.dump_pipeline import Progress, run_backup
+from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection, estimate_size
 from platform_backup.services.ports import DumpOutcome, DumpProgress, DumpTarget
 

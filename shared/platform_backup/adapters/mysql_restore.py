@@ -15,13 +15,8 @@ from typing import Any
 import zstandard
 
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
-from platform_backup.adapters.mariadb import (
-    DbConnection,
-    MariaDbTools,
-    Session,
-    in_list,
-    session,
-)
+from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, in_list, session
+from platform_backup.adapters.schema_objects import inspect_objects
 from platform_backup.services.ports import Applied, TargetObjects
 
 # The client reads the dump as the server sent it: binary mode keeps a \0 or \r in the text from
@@ -93,50 +88,6 @@ def apply_dump(
         return Applied(raw_bytes, code, rewriter.completed, db.redact(text))
 
 
-def inspect_objects(db: Session, databases: Sequence[str]) -> TargetObjects:
-    names = in_list(databases)
-    tables: set[str] = set()
-    views: set[str] = set()
-    for schema, name, kind in db.query(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES"
-        f" WHERE TABLE_SCHEMA IN ({names})"
-    ):
-        (views if kind == "VIEW" else tables).add(f"{schema}.{name}")
-    definitions: dict[str, str] = {}
-    routines: set[str] = set()
-    triggers: set[str] = set()
-    events: set[str] = set()
-    queries = (
-        (views, "view", "TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION", "VIEWS", "TABLE_SCHEMA"),
-        (
-            routines,
-            "routine",
-            "ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_DEFINITION",
-            "ROUTINES",
-            "ROUTINE_SCHEMA",
-        ),
-        (
-            triggers,
-            "trigger",
-            "TRIGGER_SCHEMA, TRIGGER_NAME, ACTION_STATEMENT",
-            "TRIGGERS",
-            "TRIGGER_SCHEMA",
-        ),
-        (events, "event", "EVENT_SCHEMA, EVENT_NAME, EVENT_DEFINITION", "EVENTS", "EVENT_SCHEMA"),
-    )
-    for found, kind, columns, view, schema_column in queries:
-        # A newline inside a definition would split the batch output's row: made a space.
-        first, second, third = columns.split(", ")
-        for row in db.query(
-            f"SELECT {first}, {second}, REPLACE(IFNULL({third}, ''), '\\n', ' ')"
-            f" FROM information_schema.{view} WHERE {schema_column} IN ({names})"
-        ):
-            schema, name, definition = row[0], row[1], "\t".join(row[2:])
-            found.add(f"{schema}.{name}")
-            definitions[f"{kind} {schema}.{name}"] = definition
-    return TargetObjects(tables, views, routines, triggers, events, definitions)
-
-
 class MariaDbTarget:
     """The restore's target server: what exists there, applying, counting and dropping."""
 
@@ -177,20 +128,3 @@ class MariaDbTarget:
 def _qualified(name: str) -> str:
     schema, table = name.split(".", 1)
     return f"{quote(schema)}.{quote(table)}"
-
-
-def manifest_objects(db: Session, databases: Sequence[str]) -> dict[str, list[dict[str, str]]]:
-    """The views, routines, triggers and events of ``databases``, as the backup's manifest lists
-    them for a restore's verification (tables are listed with their engines already)."""
-    found = inspect_objects(db, databases)
-
-    def listed(names: set[str]) -> list[dict[str, str]]:
-        pairs = sorted(name.split(".", 1) for name in names)
-        return [{"database": database, "name": name} for database, name in pairs]
-
-    return {
-        "views": listed(found.views),
-        "routines": listed(found.routines),
-        "triggers": listed(found.triggers),
-        "events": listed(found.events),
-    }
