@@ -1,0 +1,91 @@
+"""Each function loads only what its own use case needs, as Lambda loads it: a fresh interpreter,
+the function's directory and the shared layer on the path, `import app` (its cold start)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devstack.local_settings import LOCAL_SETTINGS
+
+REPO = Path(__file__).resolve().parents[2]
+# What only the executor and the restore steps need: the dump pipeline, the restore, X-Ray.
+BACKUP_AND_RESTORE_MACHINERY = (
+    "zstandard",
+    "aws_xray_sdk",
+    "platform_backup.adapters.dump_",
+    "platform_backup.adapters.compression",
+    "platform_backup.adapters.failover_upload",
+    "platform_backup.adapters.mysql_restore",
+    "platform_backup.adapters.restore_source",
+    "platform_backup.services.backup_runner",
+    "platform_backup.services.restore_steps",
+)
+_LIST_MODULES = "import json, sys, app; print(json.dumps(sorted(sys.modules)))"
+
+
+def _cold_start(function: str, drop: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "functions" / function), str(REPO / "shared")]),
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": function,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **LOCAL_SETTINGS,
+    }
+    if drop:
+        env.pop(drop)
+    return subprocess.run(
+        [sys.executable, "-c", _LIST_MODULES],
+        cwd=REPO / "functions" / function,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("function", ["api", "scheduler", "retention", "monitor"])
+def test_control_functions_do_not_load_the_backup_machinery(function: str) -> None:
+    # When the function starts cold
+    started = _cold_start(function)
+    assert started.returncode == 0, started.stderr
+
+    # Then nothing of the dump pipeline or the restore is loaded
+    loaded = json.loads(started.stdout)
+    heavy = [m for m in loaded if m.startswith(BACKUP_AND_RESTORE_MACHINERY)]
+    assert heavy == [], f"{function} loads {heavy}"
+
+
+def test_the_executor_loads_its_pipeline_and_not_the_restore() -> None:
+    started = _cold_start("executor")
+    assert started.returncode == 0, started.stderr
+
+    loaded = set(json.loads(started.stdout))
+    assert "zstandard" in loaded
+    assert "platform_backup.adapters.mysql_restore" not in loaded
+    assert "platform_backup.services.restore_steps" not in loaded
+
+
+@pytest.mark.parametrize(
+    ("function", "variable"),
+    [
+        ("api", "RESTORE_STATE_MACHINE_ARN"),
+        ("scheduler", "SCHEDULER_ROLE_ARN"),
+        ("executor", "DB_SECRET_ARN"),
+        ("restore", "PLATFORM_DB_NAMES"),
+        ("retention", "BACKUPS_TABLE"),
+        ("monitor", "PLANS_TABLE"),
+    ],
+)
+def test_a_missing_setting_fails_the_cold_start_naming_it(function: str, variable: str) -> None:
+    started = _cold_start(function, drop=variable)
+
+    assert started.returncode != 0
+    assert f"{variable} is not set" in started.stderr
