@@ -15,8 +15,9 @@ after each run, so it never overlaps a measured one.
 
 Environment: BENCH_REPEAT (interleaved runs of each contender, default 3, the median counts),
 BENCH_REMOTE_SYNC (default 1: the plans sync to a remote storage, as the demo's plan does; 0
-leaves it out), BENCH_PROFILE (a directory: one more tiny run under cProfile, its statistics
-written there and the top of them printed).
+leaves it out), BENCH_TRACE=1 (the last run on each database lists its AWS calls and
+subprocesses with their times), BENCH_PROFILE (a directory: one more tiny run under cProfile, its
+statistics written there and the top of them printed).
 """
 
 from __future__ import annotations
@@ -256,24 +257,39 @@ class Phase:
         return answer
 
 
-def trace_lines(answer: dict[str, Any]) -> list[str]:
-    """One traced run: its AWS calls and subprocesses by kind (count, total), then in order."""
+def trace_lines(label: str, answer: dict[str, Any]) -> list[str]:
+    """One traced run: its AWS calls and subprocesses by kind (count, total), then in order
+    (consecutive calls of one kind on one thread in one line)."""
     spans: list[dict[str, Any]] = answer["trace"]
     totals: dict[str, list[float]] = {}
     for span in spans:
         totals.setdefault(span["what"], []).append(span["seconds"])
-    main = sum(s["seconds"] for s in spans if s["thread"] == "MainThread")
+    # A spawn is within its subprocess.run, or is the dump's own start: left out of the sum.
+    main = sum(
+        s["seconds"]
+        for s in spans
+        if s["thread"] == "MainThread" and not s["what"].startswith("spawn")
+    )
     lines = [
-        f"trace of one tiny run: handler {answer['seconds']:.3f} s; AWS calls and subprocesses"
+        f"trace of a run on {label}: handler {answer['seconds']:.3f} s; AWS calls and subprocesses"
         f" on the handler's thread {main:.3f} s, the rest is Python and waits",
         f"  {'what':58s} {'count':>5s} {'total s':>8s}",
     ]
     for what, values in sorted(totals.items(), key=lambda item: -sum(item[1])):
         lines.append(f"  {what:58s} {len(values):5d} {sum(values):8.3f}")
-    lines.append(f"  {'in order (start s, seconds, thread)':58s}")
-    for span in spans:
+    lines.append("  in order (start s, seconds, thread, what)")
+    runs: list[list[dict[str, Any]]] = []
+    for span in sorted(spans, key=lambda s: s["start"]):
+        last = runs[-1][-1] if runs else None
+        if last and (last["what"], last["thread"]) == (span["what"], span["thread"]):
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    for group in runs:
+        first, seconds = group[0], sum(s["seconds"] for s in group)
+        times = f" x{len(group)}" if len(group) > 1 else ""
         lines.append(
-            f"  {span['start']:7.3f} {span['seconds']:6.3f}  {span['thread']:22s} {span['what']}"
+            f"  {first['start']:7.3f} {seconds:6.3f}  {first['thread']:24s} {first['what']}{times}"
         )
     return lines
 
@@ -303,11 +319,13 @@ def run(db: str, floor_seconds: Callable[[str], float], mariadb: list[str]) -> l
                 )
                 try:
                     warm[which] = phase.handler()["seconds"]
-                    for _ in range(repeat):
+                    for n in range(repeat):
                         phase.figures.floor.append(floor_seconds(database))
-                        phase.figures.handler.append(phase.handler()["seconds"])
-                    if which == "tiny" and traced:
-                        extra += ["", *trace_lines(phase.handler(trace=True))]
+                        # The last run is traced, if asked: the wrappers cost microseconds.
+                        answer = phase.handler(trace=traced and n == repeat - 1)
+                        phase.figures.handler.append(answer["seconds"])
+                        if "trace" in answer:
+                            extra += ["", *trace_lines(f"`{database}`", answer)]
                     if which == "tiny" and profile_dir:
                         path = Path(profile_dir).resolve() / "executor-tiny.prof"
                         path.parent.mkdir(parents=True, exist_ok=True)
