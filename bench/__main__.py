@@ -14,8 +14,11 @@ process's whole wall time, interpreter start included, is printed beside it. The
 moto as the local stack runs it (devstack/moto_fidelity.py: objects in memory and multipart
 completion in linear time), the same for the scripts and the pipeline.
 
-Retention's section (bench/retention.py) comes last; BENCH_ONLY=retention runs it alone,
-without MariaDB.
+Sections, in order (BENCH_ONLY=<name> runs one alone): coldstart (bench/coldstart.py: each
+function's cold start beside a boto3 + Logger handler, no MariaDB), pipeline (this module's
+contenders, memory, then bench/restore.py), executor (bench/executor_e2e.py: the whole warm
+executor handler beside the floor, and its fixed per-run cost), retention (bench/retention.py,
+no MariaDB).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import restore, retention
+from bench import coldstart, executor_e2e, restore, retention
 from devstack.aws import EmbeddedAws
 from platform_backup.adapters.dump_process import DUMP_OPTIONS, OUTPUT_BUFFER
 
@@ -147,12 +150,23 @@ def mib(size: int) -> str:
     return f"{size / (1 << 20):7.1f} MiB"
 
 
-def main() -> None:
+def bench_db() -> tuple[str, int]:
+    """The 1x database's name and resource rows. Named by size, so that one database can serve
+    as another run's 3x."""
     rows = int(os.environ.get("BENCH_ROWS", "3000000"))
+    return f"{os.environ.get('BENCH_DB', 'bench')}_{rows}", rows
+
+
+def floor_command(db: str) -> list[str]:
+    """The floor: the dump tool as the executor runs it (output buffer included), > /dev/null."""
+    dump = shlex.join(["mariadb-dump", *mariadb_opts(), *DUMP_OPTIONS, "--databases", db])
+    return ["bash", "-o", "pipefail", "-c", f"{shlex.join(OUTPUT_BUFFER)} {dump} > /dev/null"]
+
+
+def main() -> None:
+    db, rows = bench_db()
     skip_3x = os.environ.get("BENCH_SKIP_3X") == "1"
-    # Named by size, so that one database can serve as another run's 3x.
-    prefix = os.environ.get("BENCH_DB", "bench")
-    db, db_3x = f"{prefix}_{rows}", f"{prefix}_{rows * 3}"
+    db_3x = f"{os.environ.get('BENCH_DB', 'bench')}_{rows * 3}"
     ensure_db(db, rows)
     if not skip_3x:
         ensure_db(db_3x, rows * 3)
@@ -188,7 +202,7 @@ def main() -> None:
             return Measured(report["seconds"], process.peak_rss, process.stdout)
 
         contenders: dict[str, Callable[[], Measured]] = {
-            "floor": lambda: measure(["bash", "-o", "pipefail", "-c", f"{floor_dump} > /dev/null"]),
+            "floor": lambda: measure(floor_command(db)),
             "classic": lambda: measure(script("gzip -6", "classic.sql.gz"), env),
             "zstd script": lambda: measure(script("zstd -3 -q", "script.sql.zst"), env),
             "pipeline": pipeline,
@@ -249,7 +263,32 @@ def main() -> None:
         stack.stop()
 
 
+def cold_starts() -> None:
+    for line in coldstart.report():
+        print(line, flush=True)
+    print(flush=True)
+
+
+def executor() -> None:
+    db, rows = bench_db()
+    ensure_db(db, rows)
+    floor = lambda name: measure(floor_command(name)).seconds  # noqa: E731
+    lines = executor_e2e.run(db, floor, ["mariadb", *mariadb_opts()])
+    for line in ["", *lines, ""]:
+        print(line, flush=True)
+
+
+SECTIONS: dict[str, Callable[[], None]] = {
+    "coldstart": cold_starts,
+    "pipeline": main,
+    "executor": executor,
+    "retention": retention.report,
+}
+
 if __name__ == "__main__":
-    if os.environ.get("BENCH_ONLY") != "retention":
-        main()
-    retention.report()
+    only = os.environ.get("BENCH_ONLY")
+    if only is not None and only not in SECTIONS:
+        raise SystemExit(f"BENCH_ONLY={only}: one of {', '.join(SECTIONS)}")
+    for name, section in SECTIONS.items():
+        if only in (None, name):
+            section()

@@ -1,0 +1,181 @@
+"""``make bench``, cold starts: each function's init as Lambda runs it, in a fresh interpreter.
+
+Lambda's init imports the handler's file (``functions/<name>/app.py``, module ``app``) with the
+function's directory and the shared layer on the path and the function's environment set; this
+does the same in a subprocess, times the import from inside it and reads its resident memory
+(VmRSS) right after. The baseline is a handler importing only boto3 and powertools' Logger.
+Functions are loaded by path only, so the section keeps working whatever the shared package's
+modules are called. Median of BENCH_COLD_REPEAT (default 5) runs, interleaved across functions.
+
+Noise: two shared cores; one run varies by 10-20 %, the median and the range are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devstack.aws import DEFAULT_REGION, FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+from devstack.functions import template_function_dirs
+from devstack.template import REPO_ROOT, Template, load_template, properties
+
+FUNCTIONS = ("api", "scheduler", "executor", "retention", "restore", "monitor")
+# The issue's bound: these four build no dump or restore and must stay near the baseline.
+BOUNDED = {"api": 1.5, "scheduler": 1.5, "retention": 1.5, "monitor": 1.5}
+BASELINE = "baseline"
+BASELINE_CLIENT = "baseline + client"
+_BASELINE_SOURCE = '''"""Only boto3 and powertools' Logger."""
+import boto3
+from aws_lambda_powertools import Logger
+
+logger = Logger()
+{extra}
+
+def lambda_handler(event, context):
+    return {{}}
+'''
+
+# Run in the fresh interpreter: the function's directory first on the path, as /var/task is.
+# Nothing but the import is timed; json is imported afterwards.
+_PROBE = """
+import sys, time, importlib
+started = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+importlib.import_module("app")
+seconds = time.perf_counter() - started
+import json, resource
+status = dict(
+    line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line
+)
+print(json.dumps({
+    "seconds": seconds,
+    "rssKib": int(status["VmRSS"].split()[0]),
+    "maxRssKib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "modules": len(sys.modules),
+    "zstandard": "zstandard" in sys.modules,
+}))
+"""
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    seconds: float
+    rss_kib: int
+    modules: int
+    zstandard: bool
+
+
+def function_environment(template: Template) -> dict[str, dict[str, str]]:
+    """Code directory -> the literal environment variables the template gives the function
+    (globals included). References (table names, ARNs) are left to the local defaults."""
+    globals_ = (template.function_globals().get("Environment") or {}).get("Variables") or {}
+    resources = template.resources("AWS::Serverless::Function", "AWS::Lambda::Function")
+    env: dict[str, dict[str, str]] = {}
+    for logical_id, code_dir in template_function_dirs(template).items():
+        own = (properties(resources[logical_id]).get("Environment") or {}).get("Variables") or {}
+        merged = {**globals_, **own}
+        env[code_dir] = {k: str(v) for k, v in merged.items() if isinstance(v, str | int)}
+    return env
+
+
+def base_environment() -> dict[str, str]:
+    """The local stack's environment (devstack.aws.EmbeddedAws), less the endpoint: an init
+    makes no call, and the timing must not depend on a server being up."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))
+    }
+    env.update(
+        AWS_REGION=DEFAULT_REGION,
+        AWS_DEFAULT_REGION=DEFAULT_REGION,
+        AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=FAKE_SECRET_KEY,
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_SERVICE_NAME="pdb-local",
+    )
+    return env
+
+
+def probe(function_dir: Path, env: dict[str, str]) -> ColdStart:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(function_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"cold start of {function_dir} failed:\n{done.stderr[-3000:]}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return ColdStart(report["seconds"], report["rssKib"], report["modules"], report["zstandard"])
+
+
+def measure(repeat: int) -> tuple[dict[str, list[ColdStart]], dict[str, Path]]:
+    template = load_template()
+    declared = function_environment(template)
+    base = base_environment()
+    shared = str(REPO_ROOT / "shared")
+    with tempfile.TemporaryDirectory(prefix="pdb-coldstart-") as tmp:
+        dirs: dict[str, Path] = {}
+        for name, extra in ((BASELINE, ""), (BASELINE_CLIENT, 's3 = boto3.client("s3")')):
+            path = Path(tmp) / name.replace(" + ", "-")
+            path.mkdir()
+            (path / "app.py").write_text(_BASELINE_SOURCE.format(extra=extra))
+            dirs[name] = path
+        for name in FUNCTIONS:
+            dirs[name] = REPO_ROOT / "functions" / name
+        envs = {
+            name: {**base, **declared.get(name, {}), "PYTHONPATH": f"{path}:{shared}"}
+            for name, path in dirs.items()
+        }
+        runs: dict[str, list[ColdStart]] = {name: [] for name in dirs}
+        for _ in range(repeat):
+            for name, path in dirs.items():
+                runs[name].append(probe(path, envs[name]))
+    return runs, dirs
+
+
+def report() -> list[str]:
+    repeat = int(os.environ.get("BENCH_COLD_REPEAT", "5"))
+    runs, _ = measure(repeat)
+    median = {name: statistics.median(r.seconds for r in rs) for name, rs in runs.items()}
+    base = median[BASELINE]
+    lines = [
+        f"cold start: import of functions/<name>/app.py in a fresh interpreter, median of {repeat}"
+        " (interleaved), VmRSS after it",
+        f"{'function':18s} {'median s':>8s} {'range s':>11s} {'x base':>7s} {'RSS MiB':>8s}"
+        f" {'modules':>7s} {'zstd':>5s}  verdict",
+    ]
+    verdicts: list[bool] = []
+    for name, rs in runs.items():
+        seconds = median[name]
+        spread = f"{min(r.seconds for r in rs):.2f}-{max(r.seconds for r in rs):.2f}"
+        rss = statistics.median(r.rss_kib for r in rs) / 1024
+        ratio = seconds / base
+        bound = BOUNDED.get(name)
+        verdict = ""
+        if bound is not None:
+            met = ratio <= bound
+            verdicts.append(met)
+            verdict = f"<= {bound}x: {'met' if met else 'MISSED'}"
+        zstd = "yes" if rs[-1].zstandard else "no"
+        lines.append(
+            f"{name:18s} {seconds:8.2f} {spread:>11s} {ratio:6.2f}x {rss:8.1f}"
+            f" {rs[-1].modules:7d} {zstd:>5s}  {verdict}"
+        )
+    lines.append(
+        f"api, scheduler, retention, monitor <= 1.5x the baseline: "
+        f"{'met' if all(verdicts) else 'MISSED'}"
+    )
+    return lines
+
+
+if __name__ == "__main__":
+    for line in report():
+        print(line, flush=True)
