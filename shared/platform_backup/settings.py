@@ -28,7 +28,8 @@ class MissingSettings(RuntimeError):
 class CommonSettings(BaseModel):
     """What every function is given (the template's Globals)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Built when loaded: a function builds only its own settings model, not all seven.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     region: str = Field(alias="AWS_REGION")
     storages_table: str = Field(alias="STORAGES_TABLE")

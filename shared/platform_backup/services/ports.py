@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from platform_backup.domain.execution import Backup, BackupCopy, Execution
-from platform_backup.domain.lease import Holder
-from platform_backup.domain.plan import Plan
-from platform_backup.domain.restore import Restore
-from platform_backup.domain.retention import RetentionCursor
-from platform_backup.domain.storage import Storage, StoragePatch
+if TYPE_CHECKING:
+    # Named in annotations only: a function imports the domain models it uses, not all of them
+    # through its ports (each pydantic model costs its build at cold start).
+    from platform_backup.domain.execution import Backup, BackupCopy, Execution
+    from platform_backup.domain.lease import Holder
+    from platform_backup.domain.plan import Plan
+    from platform_backup.domain.restore import Restore
+    from platform_backup.domain.retention import RetentionCursor
+    from platform_backup.domain.storage import Storage, StoragePatch
 
 T = TypeVar("T")
 
