@@ -1,14 +1,17 @@
-"""Server-side copies to the remote storage, verified by reading the copy back.
+"""Server-side copies to the remote storage, each proven to hold the backup's bytes.
 
-S3's own checksums do not compose across different part sizes, and a cross-region copy may
-choose its own parts; re-reading the copy and comparing its SHA-256 with the one recorded when
-the dump was written proves the remote bytes are the backup's, whatever S3 did in between.
+A copy up to 5 GB is one CopyObject that asks S3 for a SHA-256 of the whole new object; S3
+computes it from the bytes it wrote, and it must equal the SHA-256 recorded when the dump was
+written. Where S3 gives no whole-object checksum (a multipart copy above 5 GB, or a store that
+answers without one), the copy is read back and hashed instead (docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,12 +22,24 @@ from platform_backup.errors import DependencyFailed
 from platform_backup.services.ports import ObjectRef
 
 # One CopyObject up to 5 GB (S3's limit for it); above, a multipart copy of 512 MiB parts.
-_COPY = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
+_SINGLE_COPY_LIMIT = 5 * 1024**3
+_COPY = TransferConfig(multipart_threshold=_SINGLE_COPY_LIMIT, multipart_chunksize=512 * 1024**2)
 _READ = 8 * 1024**2
 
 
 class ReplicationFailed(DependencyFailed):
     code = "ReplicationFailed"
+
+
+def _whole_object_sha256(result: dict[str, Any]) -> str | None:
+    """The hex SHA-256 S3 computed over the whole copy; None for a composite one ("...-N")."""
+    value = result.get("ChecksumSHA256")
+    if not value or "-" in value or result.get("ChecksumType") == "COMPOSITE":
+        return None
+    try:
+        return base64.b64decode(value, validate=True).hex()
+    except ValueError:
+        return None
 
 
 class S3Replicator:
@@ -33,23 +48,45 @@ class S3Replicator:
     ) -> None:
         s3 = client("s3", target.region)
         try:
-            s3.copy(
-                {"Bucket": source.bucket, "Key": source.key},
-                target.bucket,
-                target.key,
-                SourceClient=client("s3", source.region),
-                Config=_COPY,
-            )
+            if size is not None and size <= _SINGLE_COPY_LIMIT:
+                answer = s3.copy_object(
+                    CopySource={"Bucket": source.bucket, "Key": source.key},
+                    Bucket=target.bucket,
+                    Key=target.key,
+                    ChecksumAlgorithm="SHA256",
+                )
+                pinned = {"VersionId": answer["VersionId"]} if answer.get("VersionId") else {}
+                checksum = _whole_object_sha256(answer.get("CopyObjectResult") or {})
+            else:
+                s3.copy(
+                    {"Bucket": source.bucket, "Key": source.key},
+                    target.bucket,
+                    target.key,
+                    SourceClient=client("s3", source.region),
+                    Config=_COPY,
+                )
+                version = s3.head_object(Bucket=target.bucket, Key=target.key).get("VersionId")
+                pinned = {"VersionId": version} if version else {}
+                checksum = None
         except (ClientError, BotoCoreError) as exc:
             raise ReplicationFailed(
                 f"copy to {target.bucket} failed ({error_code(exc) or type(exc).__name__})"
             ) from exc
         if sha256 is None:
             return
+        if checksum is None:
+            checksum = self._read_back(s3, target, pinned, size)
+        if checksum != sha256:
+            self._remove(target, pinned)
+            raise ReplicationFailed(
+                f"the copy in {target.bucket} does not match the backup's SHA-256: removed"
+            )
+
+    def _read_back(
+        self, s3: Any, target: ObjectRef, pinned: dict[str, str], size: int | None
+    ) -> str | None:
+        """The SHA-256 of the very version the copy made (None if its length is wrong)."""
         try:
-            # Read the very version the copy made, not one written after it.
-            version = s3.head_object(Bucket=target.bucket, Key=target.key).get("VersionId")
-            pinned = {"VersionId": version} if version else {}
             body = s3.get_object(Bucket=target.bucket, Key=target.key, **pinned)["Body"]
             digest = hashlib.sha256()
             length = 0
@@ -61,11 +98,7 @@ class S3Replicator:
                 f"the copy in {target.bucket} could not be read back "
                 f"({error_code(exc) or type(exc).__name__})"
             ) from exc
-        if digest.hexdigest() != sha256 or (size is not None and length != size):
-            self._remove(target, pinned)
-            raise ReplicationFailed(
-                f"the copy in {target.bucket} does not match the backup's SHA-256: removed"
-            )
+        return digest.hexdigest() if size is None or length == size else None
 
     def _remove(self, target: ObjectRef, pinned: dict[str, str]) -> None:
         # Best effort: a copy left behind unrecorded is never served as a backup.
