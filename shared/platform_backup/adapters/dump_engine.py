@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from platform_backup.adapters.aws import client
 from platform_backup.adapters.dump_pipeline import Progress, run_backup
 from platform_backup.adapters.failover_upload import Destination
-from platform_backup.adapters.mariadb import DbConnection, estimate_size
+from platform_backup.adapters.mariadb import DbConnection, ServerInfo, inspect
 from platform_backup.services.ports import DumpOutcome, DumpProgress, DumpTarget
+
+_INSPECTION_FRESH_SECONDS = 60.0
 
 
 class MariaDbDumpEngine:
@@ -16,9 +19,19 @@ class MariaDbDumpEngine:
         # The secret is read per run, not cached: a rotated password takes effect at once.
         self._connection = connection
         self._work_dir = work_dir
+        # The estimate's inspection, handed to the run that follows it (one inspection a run).
+        self._inspected: tuple[tuple[str, ...], ServerInfo, float] | None = None
 
     def estimate_bytes(self, databases: list[str]) -> int:
-        return estimate_size(self._connection(), databases)
+        server = inspect(self._connection(), databases)
+        self._inspected = (tuple(databases), server, time.monotonic())
+        return server.size_bytes
+
+    def _fresh_inspection(self, databases: list[str]) -> ServerInfo | None:
+        inspected, self._inspected = self._inspected, None
+        if inspected is None or inspected[0] != tuple(databases):
+            return None
+        return inspected[1] if time.monotonic() - inspected[2] < _INSPECTION_FRESH_SECONDS else None
 
     def run(
         self,
@@ -52,6 +65,7 @@ class MariaDbDumpEngine:
             progress=forward,
             expected_bytes=expected_bytes,
             work_dir=self._work_dir,
+            server=self._fresh_inspection(databases),
         )
         target = by_key[(result.destination.bucket, result.destination.key)]
         return DumpOutcome(

@@ -130,10 +130,12 @@ def run_backup(
     spool: bool = True,
     work_dir: str | None = None,
     tools: MariaDbTools | None = None,
+    server: ServerInfo | None = None,
 ) -> BackupResult:
     """Dumps ``databases`` once and stores the compressed dump and its manifest at the first of
     ``targets`` that takes them (the next one takes over, from the spool, when one fails).
 
+    ``server``: the server as inspected moments ago for this run (else it is inspected here).
     Raises DatabasesMissing or DatabaseUnavailable before dumping, DumpFailed when the dump did
     not end whole, UploadFailed when no target took it (FailoverNeedsRedump when ``spool`` is
     off and a target failed mid-way), or whatever ``progress`` raised. Whatever the outcome, no
@@ -143,7 +145,8 @@ def run_backup(
         raise ValueError("at least one destination")
     started_at = datetime.now(UTC)
     with session(conn, tools, base_dir=work_dir) as db:
-        server = inspect_server(db, databases)
+        if server is None:
+            server = inspect_server(db, databases)
         return _Run(
             db, list(databases), server, targets, compression, level, spool, started_at
         ).execute(
@@ -268,6 +271,7 @@ class _Run:
                 proc.kill()
             proc.wait()
             drain.stop()
+            uploader.release_buffers()
             if proc.stdout:
                 proc.stdout.close()
             if ticker:

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from platform_backup.adapters.buffer_pool import RING
 from platform_backup.adapters.mariadb import ServerInfo, Session
 from platform_backup.errors import DependencyFailed
 
@@ -164,8 +165,8 @@ class Drain(threading.Thread):
         super().__init__(name="dump-read", daemon=True)
         self._reader = _PipeReader(fd)
         self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(RING_BUFFERS):
-            self._free.put(bytearray(READ_SIZE))
+        for buffer in RING.take(READ_SIZE, RING_BUFFERS):
+            self._free.put(buffer)
         self._filled: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
         self._halt = threading.Event()
 
@@ -198,6 +199,15 @@ class Drain(threading.Thread):
         self._halt.set()
         if self.is_alive():
             self.join()
+        kept: list[bytearray] = []
+        for waiting in (self._free, self._filled):
+            while not waiting.empty():
+                item = waiting.get_nowait()
+                if isinstance(item, bytearray):
+                    kept.append(item)
+                elif isinstance(item, tuple):
+                    kept.append(item[0])
+        RING.give(kept)
 
 
 class TableLog:

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from platform_backup.adapters.buffer_pool import PARTS
 from platform_backup.adapters.low_priority import lower_priority
 from platform_backup.errors import DependencyFailed
 
@@ -155,8 +156,8 @@ class FailoverUploader(threading.Thread):
         self.queue: queue.Queue[object] = queue.Queue()
         # The producer fills these and the upload gives them back: the only part-sized memory.
         self.free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(POOL_PARTS):
-            self.free.put(bytearray(part_size))
+        for buffer in PARTS.take(part_size, POOL_PARTS):
+            self.free.put(buffer)
         self.error: BaseException | None = None
         self.result: Destination | None = None
         self.abandoned: list[Abandoned] = []
@@ -189,6 +190,15 @@ class FailoverUploader(threading.Thread):
     def finish(self) -> None:
         """Every part is in: complete the upload and store the manifest beside it."""
         self.put(_FINISH)
+
+    def release_buffers(self) -> None:
+        """Hands the free part buffers to the next run; only once this thread has ended."""
+        if self.is_alive():
+            return
+        kept = []
+        while not self.free.empty():
+            kept.append(self.free.get_nowait())
+        PARTS.give(kept)
 
     def stop(self) -> None:
         """Abandon the upload: whatever is open is aborted, nothing is completed."""
