@@ -8,14 +8,15 @@ operator would. The executor runs in a process of its own (bench/executor_run.py
 runs it: functions/executor/app.py loaded by path, one warm-up invocation, then the measured
 ones. Each run is a scheduled event with a time of its own (a new execution each time).
 
-Two plans, one database each: the benchmark database, and a tiny one (two tables of 100 rows)
-where the dump takes about nothing, so that the handler's time there is its fixed per-run cost.
+Three plans in turn: a tiny database (two tables of 100 rows), where the dump takes about nothing,
+so that the handler's time there is its fixed per-run cost; the benchmark database, held to the
+target; and the benchmark database again with a remote storage, whose server-side copy is a second
+movement of the whole backup and is printed beside the target, not in it.
 Retention (the rule on the success event, run by the local stack in this process) is waited for
 after each run, so it never overlaps a measured one.
 
 Environment: BENCH_REPEAT (interleaved runs of each contender, default 3, the median counts),
-BENCH_REMOTE_SYNC (default 1: the plans sync to a remote storage, as the demo's plan does; 0
-leaves it out), BENCH_TRACE=1 (the last run on each database lists its AWS calls and
+BENCH_TRACE=1 (the last run on each database lists its AWS calls and
 subprocesses with their times), BENCH_PROFILE (a directory: one more tiny run under cProfile, its
 statistics written there and the top of them printed).
 """
@@ -296,13 +297,14 @@ def trace_lines(label: str, answer: dict[str, Any]) -> list[str]:
 
 def run(db: str, floor_seconds: Callable[[str], float], mariadb: list[str]) -> list[str]:
     repeat = int(os.environ.get("BENCH_REPEAT", "3"))
-    remote_sync = os.environ.get("BENCH_REMOTE_SYNC", "1") != "0"
     profile_dir = os.environ.get("BENCH_PROFILE")
     traced = os.environ.get("BENCH_TRACE") == "1"
     make_tiny_db(mariadb)
     times = (datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=n) for n in range(1_000_000))
-    databases = {"tiny": TINY_DB, "bench": db}
-    figures = {which: Figures([], []) for which in databases}
+    # (database, remote sync): the backup alone is held to the target; the same backup with its
+    # remote copy is printed beside it (a second movement of the whole backup, not dump work).
+    phases = {"tiny": (TINY_DB, False), "bench": (db, False), "synced": (db, True)}
+    figures = {which: Figures([], []) for which in phases}
     warm: dict[str, float] = {}
     extra: list[str] = []
     logs = Path(tempfile.mkdtemp(prefix="pdb-bench-executor-"))
@@ -311,7 +313,7 @@ def run(db: str, floor_seconds: Callable[[str], float], mariadb: list[str]) -> l
         storages = create_storages(api)
         # One database per phase, each with its own plan: the plan's last backup sets the next
         # run's expected size and duration, which a backup of the other database would skew.
-        for which, database in databases.items():
+        for which, (database, remote_sync) in phases.items():
             plan_id = create_plan(api, storages, remote_sync)
             with open(logs / f"executor-{which}.log", "wb") as log:
                 phase = Phase(
@@ -339,7 +341,7 @@ def run(db: str, floor_seconds: Callable[[str], float], mariadb: list[str]) -> l
                     phase.executor.close()
             api.call("DELETE", f"/v1/plans/{plan_id}")
 
-    big, tiny = figures["bench"], figures["tiny"]
+    big, tiny, synced = figures["bench"], figures["tiny"], figures["synced"]
     ratio = big.handler_median / big.floor_median
     fixed = tiny.handler_median - tiny.floor_median
 
@@ -347,13 +349,14 @@ def run(db: str, floor_seconds: Callable[[str], float], mariadb: list[str]) -> l
         every = " ".join(f"{v:.2f}" for v in values)
         return f"{label:52s} {statistics.median(values):7.2f} s   [{every}]"
 
-    sync = "with remote sync" if remote_sync else "without remote sync"
     return [
-        f"the whole executor: warm handler per scheduled run ({sync}), median of {repeat},"
+        f"the whole executor: warm handler per scheduled run, median of {repeat},"
         f" interleaved with the floor (all runs in brackets; logs in {logs})",
         f"  first invocation after init: tiny {warm['tiny']:.2f} s, bench {warm['bench']:.2f} s",
         row(f"executor handler, `{db}`", big.handler),
         row(f"floor: mariadb-dump > /dev/null, `{db}`", big.floor),
+        row(f"executor handler + remote sync, `{db}`", synced.handler),
+        row("floor beside it", synced.floor),
         row(f"executor handler, `{TINY_DB}` (2 tables)", tiny.handler),
         row(f"floor, `{TINY_DB}`", tiny.floor),
         "",
@@ -362,5 +365,8 @@ def run(db: str, floor_seconds: Callable[[str], float], mariadb: list[str]) -> l
         f"fixed per-run cost       {fixed:5.2f} s  (tiny handler - tiny floor)",
         f"handler - floor          {big.handler_median - big.floor_median:5.2f} s"
         f"  (on `{db}`: the fixed cost and what grows with the data)",
+        f"remote sync adds         {synced.handler_median - big.handler_median:5.2f} s"
+        "  (server-side copy, verified by S3's SHA-256;"
+        f" {synced.handler_median / synced.floor_median:.2f}x the floor with it)",
         *extra,
     ]
