@@ -3,76 +3,123 @@
 Each function loads the settings of its own use cases (``load(ExecutorSettings)``); a required
 variable that is missing fails the cold start naming it. There are no placeholder defaults here:
 the template sets every variable deployed, and the local stack sets them from
-``devstack/config.py``. The defaults left are real ones, the same deployed and locally.
+``devstack/local_settings.py``. The defaults left are real ones, the same deployed and locally.
+
+Plain classes, not pydantic models or dataclasses: a function reads its settings once, and
+building the models cost each cold start more than the reading (docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-
-def _csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 
 class MissingSettings(RuntimeError):
     """The environment lacks (or has an invalid) required variable: the function cannot start."""
 
 
-class CommonSettings(BaseModel):
+def _text(value: str) -> str:
+    return value
+
+
+def _csv(value: str) -> list[str]:
+    """A comma-separated list; at least one item."""
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if not items:
+        raise ValueError("List should have at least 1 item after validation, not 0")
+    return items
+
+
+def _days(value: str) -> int:
+    """A whole number of days, at least 1."""
+    whole, _, fraction = value.strip().partition(".")
+    try:
+        # "7" and "7.0" are 7 (as pydantic read them before); anything else is refused.
+        days = int(whole if fraction and not fraction.strip("0") else value)
+    except ValueError:
+        raise ValueError(
+            "Input should be a valid integer, unable to parse string as an integer"
+        ) from None
+    if days < 1:
+        raise ValueError("Input should be greater than or equal to 1")
+    return days
+
+
+_REQUIRED: Any = object()
+
+
+class _Variable:
+    """A setting read from the environment variable ``name``; required unless it has a default."""
+
+    __slots__ = ("default", "name", "parse")
+
+    def __init__(self, name: str, parse: Callable[[str], Any], default: Any) -> None:
+        self.name, self.parse, self.default = name, parse, default
+
+
+def _variable(name: str, parse: Callable[[str], Any] = _text, default: Any = _REQUIRED) -> Any:
+    return _Variable(name, parse, default)
+
+
+class _Settings:
+    """Read only once loaded; equal when every setting is."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read only: {name} cannot change")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        return f"{type(self).__name__}({values})"
+
+
+class CommonSettings(_Settings):
     """What every function is given (the template's Globals)."""
 
-    # Built when loaded: a function builds only its own settings model, not all seven.
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
-
-    region: str = Field(alias="AWS_REGION")
-    storages_table: str = Field(alias="STORAGES_TABLE")
-    plans_table: str = Field(alias="PLANS_TABLE")
-    locks_table: str = Field(alias="LOCKS_TABLE")
-    executions_table: str = Field(alias="EXECUTIONS_TABLE")
-    backups_table: str = Field(alias="BACKUPS_TABLE")
-    restores_table: str = Field(alias="RESTORES_TABLE")
+    region: str = _variable("AWS_REGION")
+    storages_table: str = _variable("STORAGES_TABLE")
+    plans_table: str = _variable("PLANS_TABLE")
+    locks_table: str = _variable("LOCKS_TABLE")
+    executions_table: str = _variable("EXECUTIONS_TABLE")
+    backups_table: str = _variable("BACKUPS_TABLE")
+    restores_table: str = _variable("RESTORES_TABLE")
     # The template's two local buckets, so registering the default storages needs no lookup.
-    primary_bucket: str = Field(alias="PRIMARY_BUCKET")
-    fallback_bucket: str = Field(alias="FALLBACK_BUCKET")
+    primary_bucket: str = _variable("PRIMARY_BUCKET")
+    fallback_bucket: str = _variable("FALLBACK_BUCKET")
     # Buckets the deployment's roles may reach (ARNs, '*' wildcards allowed): a storage on any
     # other bucket is refused up front instead of failing at its first backup.
-    allowed_bucket_arns: list[str] = Field(alias="ALLOWED_BUCKET_ARNS", min_length=1)
-
-    _split = field_validator("allowed_bucket_arns", mode="before")(_csv)
+    allowed_bucket_arns: list[str] = _variable("ALLOWED_BUCKET_ARNS", _csv)
 
 
 class ApiSettings(CommonSettings):
-    scheduler_function_name: str = Field(alias="SCHEDULER_FUNCTION_NAME")
-    executor_function_arn: str = Field(alias="EXECUTOR_FUNCTION_ARN")
-    restore_state_machine_arn: str = Field(alias="RESTORE_STATE_MACHINE_ARN")
+    scheduler_function_name: str = _variable("SCHEDULER_FUNCTION_NAME")
+    executor_function_arn: str = _variable("EXECUTOR_FUNCTION_ARN")
+    restore_state_machine_arn: str = _variable("RESTORE_STATE_MACHINE_ARN")
 
 
 class SchedulerSettings(CommonSettings):
-    schedule_group: str = Field(alias="SCHEDULE_GROUP")
-    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN")
-    schedule_dlq_arn: str = Field(alias="SCHEDULE_DLQ_ARN")
-    executor_function_arn: str = Field(alias="EXECUTOR_FUNCTION_ARN")
+    schedule_group: str = _variable("SCHEDULE_GROUP")
+    scheduler_role_arn: str = _variable("SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str = _variable("SCHEDULE_DLQ_ARN")
+    executor_function_arn: str = _variable("EXECUTOR_FUNCTION_ARN")
 
 
 class ExecutorSettings(CommonSettings):
-    db_secret_arn: str = Field(alias="DB_SECRET_ARN")
-    db_names: list[str] = Field(alias="PLATFORM_DB_NAMES", min_length=1)
+    db_secret_arn: str = _variable("DB_SECRET_ARN")
+    db_names: list[str] = _variable("PLATFORM_DB_NAMES", _csv)
     # The default bus: the retention rule and any operator's own rules listen there.
-    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
-
-    _split_names = field_validator("db_names", mode="before")(_csv)
+    event_bus_name: str = _variable("EVENT_BUS_NAME", default="default")
 
 
 class RetentionSettings(CommonSettings):
     # Pre-restore safety backups sit outside the plan's count; they age out after this many days.
-    safety_backup_retention_days: int = Field(default=7, ge=1, alias="SAFETY_BACKUP_RETENTION_DAYS")
+    safety_backup_retention_days: int = _variable("SAFETY_BACKUP_RETENTION_DAYS", _days, default=7)
 
 
 class RestoreSettings(ExecutorSettings):
@@ -90,19 +137,41 @@ class Settings(ApiSettings, SchedulerSettings, ExecutorSettings, RetentionSettin
 S = TypeVar("S", bound=CommonSettings)
 
 
+def _declared(model: type[_Settings]) -> dict[str, _Variable]:
+    """Attribute -> its variable, the base classes' first."""
+    declared: dict[str, _Variable] = {}
+    for cls in reversed(model.__mro__):
+        declared.update((k, v) for k, v in vars(cls).items() if isinstance(v, _Variable))
+    return declared
+
+
+def variables(model: type[CommonSettings]) -> dict[str, bool]:
+    """The environment variables ``model`` reads, each with whether it is required."""
+    return {v.name: v.default is _REQUIRED for v in _declared(model).values()}
+
+
 def load(model: type[S], env: Mapping[str, str] | None = None) -> S:
-    """The settings ``model`` names, from the environment; fails naming each missing variable."""
+    """The settings ``model`` names, from the environment; fails naming each missing variable.
+    An empty variable counts as not set."""
     source = os.environ if env is None else env
-    try:
-        return model.model_validate({k: v for k, v in source.items() if v != ""})
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = model.model_fields.get(str(error["loc"][0])) if error["loc"] else None
-            name = (field.alias if field else None) or ".".join(map(str, error["loc"]))
-            problems.append(
-                f"{name} is not set" if error["type"] == "missing" else f"{name}: {error['msg']}"
-            )
+    settings = object.__new__(model)
+    problems: list[str] = []
+    for attribute, variable in _declared(model).items():
+        raw = source.get(variable.name, "")
+        if raw == "" and variable.default is _REQUIRED:
+            problems.append(f"{variable.name} is not set")
+            continue
+        if raw == "":
+            value = variable.default
+        else:
+            try:
+                value = variable.parse(raw)
+            except ValueError as exc:
+                problems.append(f"{variable.name}: {exc}")
+                continue
+        object.__setattr__(settings, attribute, value)
+    if problems:
         raise MissingSettings(
             f"{model.__name__}: " + "; ".join(problems) + " (set by template.yaml when deployed)"
-        ) from None
+        )
+    return settings

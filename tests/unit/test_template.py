@@ -27,6 +27,7 @@ from platform_backup.settings import (
     RetentionSettings,
     SchedulerSettings,
     Settings,
+    variables,
 )
 
 FUNCTION = "AWS::Serverless::Function"
@@ -171,7 +172,7 @@ def test_every_table_is_on_demand_recoverable_and_encrypted(template: Template) 
 
 def test_every_environment_variable_is_a_setting_the_code_reads(template: Template) -> None:
     # Given the names Settings reads
-    aliases = {field.alias for field in Settings.model_fields.values()}
+    aliases = set(variables(Settings))
     common = (template.function_globals().get("Environment") or {}).get("Variables") or {}
 
     # When we collect what each function is given (globals merged with its own)
@@ -213,7 +214,7 @@ def test_every_function_is_given_each_setting_it_requires(template: Template) ->
 
         # Then every setting without a default is there: deployed, none is missing at cold start
         model = FUNCTION_SETTINGS[logical_id]
-        required = {f.alias for f in model.model_fields.values() if f.is_required()}
+        required = {name for name, needed in variables(model).items() if needed}
         assert required <= given, f"{logical_id} lacks {sorted(required - given)}"
 
 
