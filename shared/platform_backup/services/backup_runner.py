@@ -15,7 +15,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from platform_backup.domain.execution import Backup, BackupCopy, Execution, ExecutionProgress
@@ -317,7 +317,7 @@ class BackupRunner:
         self._executions.update(done)
         self._record(plan, done, outcome, time.monotonic() - writer.started)
         if refused and not outcome.failover_reason:
-            outcome = replace(outcome, failover_reason="; ".join(refused))
+            outcome = outcome._replace(failover_reason="; ".join(refused))
         return outcome, done
 
     def _expect(self, plan_id: str) -> _Expected:

@@ -1,12 +1,14 @@
 """Every port of the use cases: what they need from the outside world, as protocols and the plain
-records that cross them. Adapters implement these; nothing here knows AWS or MariaDB."""
+records that cross them. Adapters implement these; nothing here knows AWS or MariaDB.
+
+The records are NamedTuples: immutable like frozen dataclasses, and about a seventh of their cost
+to define, which every function pays at cold start for all of them (docs/decisions.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     # Named in annotations only: a function imports the domain models it uses, not all of them
@@ -21,14 +23,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
+class Page(NamedTuple, Generic[T]):
     items: list[T]
     next_token: str | None
 
 
-@dataclass(frozen=True)
-class Deadline:
+class Deadline(NamedTuple):
     """The time the function has left (Lambda's context), so a run can refuse up front."""
 
     remaining_seconds: Callable[[], float]
@@ -84,22 +84,19 @@ class BackupRepository(Protocol):
     def page(self, plan_id: str | None, limit: int, token: str | None) -> Page[Backup]: ...
 
 
-@dataclass(frozen=True)
-class Stored(Generic[T]):
+class Stored(NamedTuple, Generic[T]):
     """A record as read, with the version a conditional write of it compares against."""
 
     value: T
     version: object
 
 
-@dataclass(frozen=True)
-class BackupBatch:
+class BackupBatch(NamedTuple):
     backups: list[Stored[Backup]]
     items_read: int
 
 
-@dataclass(frozen=True)
-class UsageChange:
+class UsageChange(NamedTuple):
     storage_id: str
     delta_bytes: int
     delta_copies: int
@@ -176,8 +173,7 @@ class ScheduleSync(Protocol):
         Raises DependencyFailed when the scheduler could not be brought in line."""
 
 
-@dataclass(frozen=True)
-class ScheduleSpec:
+class ScheduleSpec(NamedTuple):
     name: str
     group: str
     expression: str
@@ -202,8 +198,7 @@ class SchedulerGateway(Protocol):
 # -- backups ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DumpTarget:
+class DumpTarget(NamedTuple):
     """Where a dump may go: a storage of the plan and the key the plan writes there."""
 
     storage_id: str
@@ -212,16 +207,14 @@ class DumpTarget:
     key: str
 
 
-@dataclass(frozen=True)
-class DumpProgress:
+class DumpProgress(NamedTuple):
     bytes_dumped: int
     compressed_bytes: int
     tables_done: int
     tables_total: int
 
 
-@dataclass(frozen=True)
-class DumpOutcome:
+class DumpOutcome(NamedTuple):
     target: DumpTarget
     manifest_key: str
     raw_bytes: int
@@ -249,8 +242,7 @@ class DumpEngine(Protocol):
         """Dumps once into the first target that takes it; raises a DomainError otherwise."""
 
 
-@dataclass(frozen=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
     bucket: str
     region: str
     key: str
@@ -301,8 +293,7 @@ class Workflow(Protocol):
     def start(self, restore_id: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     sha256: str
     size: int
     version: str | None
@@ -314,16 +305,14 @@ class BackupSource(Protocol):
     def stream(self, copy: BackupCopy, version: str | None, sha256: str) -> Iterator[bytes]: ...
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     raw_bytes: int
     exit_code: int
     completed: bool
     stderr: str
 
 
-@dataclass(frozen=True)
-class TargetObjects:
+class TargetObjects(NamedTuple):
     """What a set of databases holds, by kind, as ``database.name``."""
 
     tables: set[str]
@@ -332,7 +321,7 @@ class TargetObjects:
     triggers: set[str]
     events: set[str]
     # Definitions of views, routines, triggers and events, keyed "<kind> <database.name>".
-    definitions: dict[str, str] = field(default_factory=dict)
+    definitions: dict[str, str]
 
 
 class TargetServer(Protocol):
