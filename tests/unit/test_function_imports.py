@@ -63,6 +63,24 @@ def test_control_functions_do_not_load_the_backup_machinery(function: str) -> No
     assert heavy == [], f"{function} loads {heavy}"
 
 
+def test_the_api_builds_each_use_case_at_the_first_request_that_needs_it() -> None:
+    # When the API starts cold
+    started = _cold_start("api")
+    assert started.returncode == 0, started.stderr
+
+    # Then it has read its settings and bound the tables, and loaded no use case's services or
+    # adapters: a request loads only its own
+    loaded = json.loads(started.stdout)
+    assert "platform_backup.adapters.tables" in loaded
+    built = [
+        m
+        for m in loaded
+        if m.startswith(("platform_backup.services.", "platform_backup.adapters."))
+        and m != "platform_backup.adapters.tables"
+    ]
+    assert built == [], f"the API loads {built} at cold start"
+
+
 def test_the_executor_loads_its_pipeline_and_not_the_restore() -> None:
     started = _cold_start("executor")
     assert started.returncode == 0, started.stderr

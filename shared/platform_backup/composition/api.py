@@ -1,39 +1,35 @@
 """The API function's use cases: storages, plans, the reads of executions and backups, run-now
-(launches the executor), deleting a backup, and starting a restore (starts the workflow)."""
+(launches the executor), deleting a backup, and starting a restore (starts the workflow).
+
+A request uses one of them, so each is imported and built by the first request that needs it,
+not at cold start: a container that only ever lists executions never loads the restore's or
+the storages' adapters (docs/decisions.md). The settings are read at cold start all the same.
+"""
 
 from __future__ import annotations
 
-from platform_backup.adapters.buckets import S3BucketProbe
-from platform_backup.adapters.execution_repo import (
-    DynamoBackupRepository,
-    DynamoExecutionRepository,
-)
-from platform_backup.adapters.functions import (
-    ExecutorLauncher,
-    FunctionInvoker,
-    SchedulerFunctionSync,
-)
-from platform_backup.adapters.lease import DynamoLeases
-from platform_backup.adapters.plan_repo import DynamoPlanRepository
-from platform_backup.adapters.restore_repo import DynamoRestoreRepository
-from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
-from platform_backup.adapters.storage_repo import DynamoStorageRepository
+from typing import TYPE_CHECKING
+
 from platform_backup.composition.common import once, settings_of, utcnow
-from platform_backup.composition.retention import retention
-from platform_backup.services.backup_queries import BackupQueries
-from platform_backup.services.plans import PlanService
-from platform_backup.services.restore_records import RestoreRecords
-from platform_backup.services.restore_requests import RestoreRequests
-from platform_backup.services.retention import RetentionService
-from platform_backup.services.run_now import RunNow
-from platform_backup.services.storages import StorageService
 from platform_backup.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from platform_backup.services.backup_queries import BackupQueries
+    from platform_backup.services.plans import PlanService
+    from platform_backup.services.restore_requests import RestoreRequests
+    from platform_backup.services.retention import RetentionService
+    from platform_backup.services.run_now import RunNow
+    from platform_backup.services.storages import StorageService
 
 settings = settings_of(ApiSettings)
 
 
 @once
 def storages() -> StorageService:
+    from platform_backup.adapters.buckets import S3BucketProbe
+    from platform_backup.adapters.storage_repo import DynamoStorageRepository
+    from platform_backup.services.storages import StorageService
+
     return StorageService(
         DynamoStorageRepository(), S3BucketProbe(), settings().allowed_bucket_arns, utcnow
     )
@@ -41,6 +37,11 @@ def storages() -> StorageService:
 
 @once
 def plans() -> PlanService:
+    from platform_backup.adapters.functions import FunctionInvoker, SchedulerFunctionSync
+    from platform_backup.adapters.plan_repo import DynamoPlanRepository
+    from platform_backup.adapters.storage_repo import DynamoStorageRepository
+    from platform_backup.services.plans import PlanService
+
     invoker = FunctionInvoker(settings().region)
     sync = SchedulerFunctionSync(invoker, settings().scheduler_function_name)
     return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow)
@@ -48,12 +49,23 @@ def plans() -> PlanService:
 
 @once
 def backup_queries() -> BackupQueries:
+    from platform_backup.adapters.execution_repo import (
+        DynamoBackupRepository,
+        DynamoExecutionRepository,
+    )
+    from platform_backup.services.backup_queries import BackupQueries
+
     settings()
     return BackupQueries(DynamoExecutionRepository(), DynamoBackupRepository())
 
 
 @once
 def run_now() -> RunNow:
+    from platform_backup.adapters.execution_repo import DynamoExecutionRepository
+    from platform_backup.adapters.functions import ExecutorLauncher, FunctionInvoker
+    from platform_backup.adapters.plan_repo import DynamoPlanRepository
+    from platform_backup.services.run_now import RunNow
+
     launcher = ExecutorLauncher(
         FunctionInvoker(settings().region), settings().executor_function_arn
     )
@@ -62,11 +74,21 @@ def run_now() -> RunNow:
 
 def backup_deletes() -> RetentionService:
     """Deleting a backup by hand: retention's rules for what may go."""
+    from platform_backup.composition.retention import retention
+
     return retention()
 
 
 @once
 def restore_requests() -> RestoreRequests:
+    from platform_backup.adapters.execution_repo import DynamoBackupRepository
+    from platform_backup.adapters.lease import DynamoLeases
+    from platform_backup.adapters.plan_repo import DynamoPlanRepository
+    from platform_backup.adapters.restore_repo import DynamoRestoreRepository
+    from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
+    from platform_backup.services.restore_records import RestoreRecords
+    from platform_backup.services.restore_requests import RestoreRequests
+
     current = settings()
     restores, backups = DynamoRestoreRepository(), DynamoBackupRepository()
     return RestoreRequests(
