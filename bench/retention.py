@@ -25,7 +25,7 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from devstack.local_settings import LOCAL_SETTINGS
-from platform_backup.adapters.execution_repo import DynamoBackupRepository, _backup_item
+from platform_backup.adapters.backup_repo import DynamoBackupRepository, _backup_item
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.s3_objects import S3Objects
 from platform_backup.adapters.storage_repo import DynamoStorageRepository

@@ -14,10 +14,8 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
 from devstack.template import load_template, properties
-from platform_backup.adapters.execution_repo import (
-    DynamoBackupRepository,
-    DynamoExecutionRepository,
-)
+from platform_backup.adapters.backup_repo import DynamoBackupRepository
+from platform_backup.adapters.execution_repo import DynamoExecutionRepository
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.adapters.pending_remote import DynamoPendingRemote
 from platform_backup.adapters.plan_repo import DynamoPlanRepository

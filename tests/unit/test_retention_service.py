@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from platform_backup.adapters.execution_repo import DynamoBackupRepository
+from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.s3_objects import S3Objects
 from platform_backup.adapters.storage_repo import DynamoStorageRepository

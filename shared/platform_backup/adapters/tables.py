@@ -6,6 +6,7 @@ table names come from the settings when ``bind_tables`` runs at cold start.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -176,6 +177,12 @@ TABLES: dict[str, tuple[type[Model], str]] = {
     "BackupsTable": (BackupItem, "backups_table"),
     "RestoresTable": (RestoreItem, "restores_table"),
 }
+
+
+def sort_time(value: datetime) -> str:
+    """An index's time sort key: one fixed format (UTC, microseconds), so that the keys' string
+    order is time order."""
+    return str(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 @lru_cache(maxsize=4)

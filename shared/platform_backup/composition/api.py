@@ -49,10 +49,8 @@ def plans() -> PlanService:
 
 @once
 def backup_queries() -> BackupQueries:
-    from platform_backup.adapters.execution_repo import (
-        DynamoBackupRepository,
-        DynamoExecutionRepository,
-    )
+    from platform_backup.adapters.backup_repo import DynamoBackupRepository
+    from platform_backup.adapters.execution_repo import DynamoExecutionRepository
     from platform_backup.services.backup_queries import BackupQueries
 
     settings()
@@ -81,7 +79,7 @@ def backup_deletes() -> RetentionService:
 
 @once
 def restore_requests() -> RestoreRequests:
-    from platform_backup.adapters.execution_repo import DynamoBackupRepository
+    from platform_backup.adapters.backup_repo import DynamoBackupRepository
     from platform_backup.adapters.lease import DynamoLeases
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
     from platform_backup.adapters.restore_repo import DynamoRestoreRepository

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.dump_engine import MariaDbDumpEngine
 from platform_backup.adapters.events import EventBridgePublisher
-from platform_backup.adapters.execution_repo import (
-    DynamoBackupRepository,
-    DynamoExecutionRepository,
-)
+from platform_backup.adapters.execution_repo import DynamoExecutionRepository
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.adapters.pending_remote import DynamoPendingRemote
 from platform_backup.adapters.plan_repo import DynamoPlanRepository

@@ -3,7 +3,7 @@ target, and the executor's runner for the safety backup)."""
 
 from __future__ import annotations
 
-from platform_backup.adapters.execution_repo import DynamoBackupRepository
+from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.adapters.mysql_restore import MariaDbTarget

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_backup.adapters.execution_repo import DynamoBackupRepository
+from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.s3_objects import S3Objects
 from platform_backup.composition.common import once, settings_of, utcnow
