@@ -44,7 +44,7 @@ from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.adapters.mysql_restore import MariaDbTarget
 from platform_backup.adapters.restore_source import CHUNK, S3BackupSource
-from platform_backup.domain.execution import BackupCopy
+from platform_backup.domain.backup import BackupCopy
 from platform_backup.domain.progress import TIME_MARGIN_SECONDS
 
 REGION = "us-east-1"

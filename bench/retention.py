@@ -30,7 +30,7 @@ from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.s3_objects import S3Objects
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.adapters.tables import TABLES, BackupItem, bind_tables
-from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
 from platform_backup.domain.storage import Storage
 from platform_backup.services.retention import RetentionService, RetentionSummary

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.restore import (
     RestoreRequest,
     RestoreTarget,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from platform_backup.domain.execution import Backup, BackupCopy, PrunedCopy
+from platform_backup.domain.backup import Backup, BackupCopy, PrunedCopy
 from platform_backup.domain.retention import (
     Policy,
     Range,

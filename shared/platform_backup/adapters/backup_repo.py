@@ -22,7 +22,7 @@ from platform_backup.adapters.tables import (
     sort_time,
     transaction_connection,
 )
-from platform_backup.domain.execution import Backup
+from platform_backup.domain.backup import Backup
 from platform_backup.domain.retention import RetentionCursor
 from platform_backup.errors import Conflict, DependencyFailed, NotFound
 from platform_backup.services.ports import BackupBatch, Page, Stored, UsageChange

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client, error_code
-from platform_backup.domain.execution import BackupCopy
+from platform_backup.domain.backup import BackupCopy
 from platform_backup.errors import ChecksumMismatch, DependencyFailed, Unprocessable
 from platform_backup.services.ports import Checked
 

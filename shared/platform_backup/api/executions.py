@@ -12,7 +12,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from platform_backup.api.models import ItemList, accepted, no_content, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
 from platform_backup.composition import api as root
-from platform_backup.domain.execution import Backup, Execution
+from platform_backup.domain.backup import Backup
+from platform_backup.domain.execution import Execution
 
 router = Router()
 

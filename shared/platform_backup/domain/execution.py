@@ -1,4 +1,5 @@
-"""Plan executions and the backups they make, in the API's shapes."""
+"""Plan executions (a run of the plan, with its live progress), in the API's shapes; the backups
+they make are in domain/backup.py."""
 
 from __future__ import annotations
 
@@ -45,58 +46,3 @@ class Execution(BaseModel):
     @property
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
-
-
-CopyStatus = Literal["available", "pending", "failed", "deleted"]
-
-
-class BackupCopy(BaseModel):
-    storageId: str
-    role: Literal["local", "remote"]
-    bucket: str
-    region: str | None = None
-    key: str
-    manifestKey: str
-    status: CopyStatus = "available"
-    bytes: int = 0
-    error: str | None = None
-
-
-class PrunedCopy(BaseModel):
-    """A copy retention (or a delete by hand) removed: kept on the backup so that a pruned remote
-    copy is not mistaken for one still missing (which would protect the local copy forever)."""
-
-    storageId: str
-    role: Literal["local", "remote"]
-    key: str
-    prunedAt: datetime
-
-
-class Backup(BaseModel):
-    id: str
-    planId: str
-    executionId: str
-    trigger: Trigger = "schedule"
-    createdAt: datetime
-    status: Literal["succeeded"] = "succeeded"
-    rawBytes: int = 0
-    compressedBytes: int = 0
-    compression: str = "zstd"
-    sha256: str = ""
-    databases: list[str] = Field(default_factory=list)
-    durationSeconds: float | None = None
-    copies: list[BackupCopy] = Field(default_factory=list)
-    pruned: list[PrunedCopy] = Field(default_factory=list)
-    # A restore reading the backup sets these (through the repository's conditional write);
-    # retention and deletes leave the backup alone until readUntil passes, so a restore that
-    # dies without clearing them blocks nothing for long.
-    readBy: str | None = None
-    readUntil: datetime | None = None
-
-    def local_copy(self) -> BackupCopy | None:
-        return next((c for c in self.copies if c.role == "local" and c.status == "available"), None)
-
-    def remote_copy(self) -> BackupCopy | None:
-        return next(
-            (c for c in self.copies if c.role == "remote" and c.status == "available"), None
-        )

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.errors import FieldError, ValidationFailed
 
 RestoreMode = Literal["new-database", "in-place"]

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
 
 Role = Literal["local", "remote"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from platform_backup.domain.execution import Backup, Execution
+from platform_backup.domain.backup import Backup
+from platform_backup.domain.execution import Execution
 from platform_backup.services.ports import BackupRepository, ExecutionRepository, Page
 
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from platform_backup.domain.execution import Backup, BackupCopy, Execution, ExecutionProgress
+from platform_backup.domain.backup import Backup, BackupCopy
+from platform_backup.domain.execution import Execution, ExecutionProgress
 from platform_backup.domain.lease import LeaseLost
 from platform_backup.domain.plan import Plan, PlanState
 from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 if TYPE_CHECKING:
     # Named in annotations only: a function imports the domain models it uses, not all of them
     # through its ports (each pydantic model costs its build at cold start).
-    from platform_backup.domain.execution import Backup, BackupCopy, Execution
+    from platform_backup.domain.backup import Backup, BackupCopy
+    from platform_backup.domain.execution import Execution
     from platform_backup.domain.lease import Holder
     from platform_backup.domain.plan import Plan
     from platform_backup.domain.restore import Restore

@@ -4,7 +4,7 @@ the backup read, so retention or a delete meanwhile is never undone."""
 
 from __future__ import annotations
 
-from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
 from platform_backup.domain.storage import Storage
 from platform_backup.errors import DomainError

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from platform_backup.domain.execution import Backup, BackupCopy
+from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate
 from platform_backup.domain.restore import Restore, RestoreProgress, copies_for
 from platform_backup.errors import (

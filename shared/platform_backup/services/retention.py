@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from platform_backup.domain.execution import Backup, BackupCopy, PrunedCopy
+from platform_backup.domain.backup import Backup, BackupCopy, PrunedCopy
 from platform_backup.domain.retention import (
     CopyRef,
     RetentionCursor,
