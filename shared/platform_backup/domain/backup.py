@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from platform_backup.domain.execution import Trigger
+from platform_backup.domain.trigger import Trigger
 
 CopyStatus = Literal["available", "pending", "failed", "deleted"]
 

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Trigger = Literal["schedule", "manual", "pre-restore"]
+from platform_backup.domain.trigger import Trigger
+
 ExecutionStatus = Literal["running", "succeeded", "partially-succeeded", "failed", "skipped"]
 FINAL_STATUSES: frozenset[str] = frozenset(
     {"succeeded", "partially-succeeded", "failed", "skipped"}
