@@ -63,6 +63,31 @@ def test_control_functions_do_not_load_the_backup_machinery(function: str) -> No
     assert heavy == [], f"{function} loads {heavy}"
 
 
+# What a control function's use case does not read: its cold start would build it for nothing.
+NOT_READ = {
+    "scheduler": (
+        "platform_backup.domain.execution",
+        "platform_backup.domain.backup",
+        "platform_backup.domain.retention",
+    ),
+    "monitor": (
+        "platform_backup.domain.backup",
+        "platform_backup.domain.retention",
+        "platform_backup.adapters.backup_repo",
+    ),
+    "retention": ("platform_backup.domain.execution", "platform_backup.adapters.execution_repo"),
+}
+
+
+@pytest.mark.parametrize("function", sorted(NOT_READ))
+def test_control_functions_load_only_the_records_they_read(function: str) -> None:
+    started = _cold_start(function)
+    assert started.returncode == 0, started.stderr
+
+    loaded = set(json.loads(started.stdout))
+    assert loaded.isdisjoint(NOT_READ[function]), sorted(loaded & set(NOT_READ[function]))
+
+
 def test_the_api_builds_each_use_case_at_the_first_request_that_needs_it() -> None:
     # When the API starts cold
     started = _cold_start("api")
