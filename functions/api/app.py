@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from platform_backup import startup
+
+# Init's objects live as long as the function: no full garbage collection while it imports them,
+# and none walks them afterwards (platform_backup/startup.py).
+startup.begin()
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -19,3 +25,7 @@ settings()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(event, context)
+
+
+# Init is over: what it made stays out of the garbage collector's passes.
+startup.done()

@@ -3,7 +3,12 @@ or a run-now started by the API (``{planId, executionId}``)."""
 
 from __future__ import annotations
 
-import gc
+from platform_backup import startup
+
+# Init's objects live as long as the function: no full garbage collection while it imports them,
+# and none walks them afterwards (platform_backup/startup.py).
+startup.begin()
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,10 +23,6 @@ from platform_backup.tracing import tracer
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
-
-# Everything imported so far lives as long as the function: kept out of the garbage collector's
-# passes, which otherwise walk boto3's models again and again during a backup.
-gc.freeze()
 
 
 class ExecutorEvent(BaseModel):
@@ -47,3 +48,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.error("event refused", reason=exc.message)
         return {"refused": exc.message}
     return {"executionId": execution.id, "status": execution.status}
+
+
+# Init is over: what it made stays out of the garbage collector's passes, which would otherwise
+# walk boto3's models again and again during a backup.
+startup.done()

@@ -1,6 +1,12 @@
 """Monitor entry point: every five minutes (an EventBridge schedule; the event says nothing the
 check needs), publishes StalenessRatio, which BackupStaleAlarm compares with 1.5."""
 
+from platform_backup import startup
+
+# Init's objects live as long as the function: no full garbage collection while it imports them,
+# and none walks them afterwards (platform_backup/startup.py).
+startup.begin()
+
 from dataclasses import asdict
 from typing import Any
 
@@ -22,3 +28,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for plan in report.plans:
         logger.info("plan staleness", **asdict(plan))
     return {"stalenessRatio": report.ratio, "plans": [asdict(plan) for plan in report.plans]}
+
+
+# Init is over: what it made stays out of the garbage collector's passes.
+startup.done()

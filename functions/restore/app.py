@@ -4,6 +4,13 @@ is what the workflow's Retry and Catch match on."""
 
 # No "from __future__ import annotations": the local stack loads this file outside sys.modules,
 # where pydantic could not resolve the step's Literal from a string.
+
+from platform_backup import startup
+
+# Init's objects live as long as the function: no full garbage collection while it imports them,
+# and none walks them afterwards (platform_backup/startup.py).
+startup.begin()
+
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,3 +43,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(restore_id=request.restoreId, step=request.step)
     restore = restore_steps().run_step(request.step, request.restoreId, deadline, request.error)
     return {"restoreId": restore.id, "status": restore.status, "phase": restore.phase}
+
+
+# Init is over: what it made stays out of the garbage collector's passes.
+startup.done()

@@ -3,6 +3,13 @@ backup, ``{"detail": {"planId", "executionId", "backupId"}}``; prunes that plan'
 
 # No ``from __future__ import annotations``: the local stack loads this file outside
 # sys.modules, where pydantic could not resolve BackupEvent's postponed reference to BackupOutcome.
+
+from platform_backup import startup
+
+# Init's objects live as long as the function: no full garbage collection while it imports them,
+# and none walks them afterwards (platform_backup/startup.py).
+startup.begin()
+
 from dataclasses import asdict
 from typing import Any
 
@@ -36,3 +43,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="RetentionItemsRead", unit=MetricUnit.Count, value=summary.itemsRead)
     logger.info("retention applied", **asdict(summary))
     return asdict(summary)
+
+
+# Init is over: what it made stays out of the garbage collector's passes.
+startup.done()

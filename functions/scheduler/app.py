@@ -6,6 +6,12 @@ and hourly by an EventBridge rule, which reconciles every plan.
 
 from __future__ import annotations
 
+from platform_backup import startup
+
+# Init's objects live as long as the function: no full garbage collection while it imports them,
+# and none walks them afterwards (platform_backup/startup.py).
+startup.begin()
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,3 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"ok": True, "result": schedules().reconcile_all()}
     except DomainError as exc:
         return {"ok": False, "error": exc.message}
+
+
+# Init is over: what it made stays out of the garbage collector's passes.
+startup.done()
