@@ -27,9 +27,21 @@ BACKUP_AND_RESTORE_MACHINERY = (
     "platform_backup.services.restore_steps",
 )
 _LIST_MODULES = "import json, sys, app; print(json.dumps(sorted(sys.modules)))"
+# Counts the full collections during init, and reads the collector's state after it.
+_WATCH_COLLECTOR = """
+import gc, json
+before, full = gc.get_threshold(), []
+gc.callbacks.append(lambda phase, info: phase == "start" and full.append(info["generation"] == 2))
+import app
+same = gc.get_threshold() == before
+print(json.dumps({"full": sum(full), "young": full.count(False), "same": same,
+                  "frozen": gc.get_freeze_count()}))
+"""
 
 
-def _cold_start(function: str, drop: str | None = None) -> subprocess.CompletedProcess[str]:
+def _cold_start(
+    function: str, drop: str | None = None, code: str = _LIST_MODULES
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join([str(REPO / "functions" / function), str(REPO / "shared")]),
@@ -41,7 +53,7 @@ def _cold_start(function: str, drop: str | None = None) -> subprocess.CompletedP
     if drop:
         env.pop(drop)
     return subprocess.run(
-        [sys.executable, "-c", _LIST_MODULES],
+        [sys.executable, "-c", code],
         cwd=REPO / "functions" / function,
         env=env,
         capture_output=True,
@@ -132,3 +144,20 @@ def test_a_missing_setting_fails_the_cold_start_naming_it(function: str, variabl
 
     assert started.returncode != 0
     assert f"{variable} is not set" in started.stderr
+
+
+@pytest.mark.parametrize(
+    "function", ["api", "scheduler", "executor", "retention", "restore", "monitor"]
+)
+def test_init_runs_no_full_garbage_collection_and_freezes_what_it_made(function: str) -> None:
+    # When the function starts cold
+    started = _cold_start(function, code=_WATCH_COLLECTOR)
+    assert started.returncode == 0, started.stderr
+
+    # Then the young generations were collected as usual, but no full collection walked what
+    # init imported; that is frozen now, and the collector's thresholds are as they were
+    collector = json.loads(started.stdout)
+    assert collector["young"] > 0
+    assert collector["full"] == 0
+    assert collector["frozen"] > 10_000
+    assert collector["same"] is True
