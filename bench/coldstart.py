@@ -7,13 +7,17 @@ does the same in a subprocess, times the import from inside it and reads its res
 Functions are loaded by path only, so the section keeps working whatever the shared package's
 modules are called. Median of BENCH_COLD_REPEAT (default 5) runs, interleaved across functions.
 
-Noise: two shared cores; one run varies by 10-20 %, the median and the range are printed.
+Noise: two shared cores; one run varies by 10-20 %, the median and the range are printed, and
+the ratios move by 0.1-0.2 between runs. BENCH_COLD_INSTRUCTIONS=1 adds each import's instruction
+count (valgrind's cachegrind, one run each; slow, but the same from run to run).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +68,14 @@ print(json.dumps({
     "zstandard": "zstandard" in sys.modules,
 }))
 """
+
+
+# Under valgrind: the import alone, and the same interpreter without it (subtracted).
+_IMPORT_ONLY = (
+    "import sys, importlib; sys.path.insert(0, sys.argv[1]); importlib.import_module('app')"
+)
+_STARTUP_ONLY = "import sys, importlib"
+_VALGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
 
 
 @dataclass(frozen=True)
@@ -123,11 +135,34 @@ def probe(function_dir: Path, env: dict[str, str]) -> ColdStart:
     )
 
 
-def measure(repeat: int) -> tuple[dict[str, list[ColdStart]], dict[str, Path]]:
-    template = load_template()
-    declared = function_environment(template)
+def instructions(code: str, function_dir: Path, env: dict[str, str]) -> int:
+    """Instructions a fresh interpreter runs for ``code`` (valgrind; hash seed fixed)."""
+    done = subprocess.run(
+        [*_VALGRIND, sys.executable, "-c", code, str(function_dir)],
+        env={**env, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind on {function_dir} failed:\n{done.stderr[-3000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def environments(dirs: dict[str, Path]) -> dict[str, dict[str, str]]:
+    declared = function_environment(load_template())
     base = base_environment()
     shared = str(REPO_ROOT / "shared")
+    return {
+        name: {**base, **declared.get(name, {}), "PYTHONPATH": f"{path}:{shared}"}
+        for name, path in dirs.items()
+    }
+
+
+def measure(
+    repeat: int, count_instructions: bool = False
+) -> tuple[dict[str, list[ColdStart]], dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix="pdb-coldstart-") as tmp:
         dirs: dict[str, Path] = {}
         for name, extra in ((BASELINE, ""), (BASELINE_CLIENT, 's3 = boto3.client("s3")')):
@@ -137,27 +172,33 @@ def measure(repeat: int) -> tuple[dict[str, list[ColdStart]], dict[str, Path]]:
             dirs[name] = path
         for name in FUNCTIONS:
             dirs[name] = REPO_ROOT / "functions" / name
-        envs = {
-            name: {**base, **declared.get(name, {}), "PYTHONPATH": f"{path}:{shared}"}
-            for name, path in dirs.items()
-        }
+        envs = environments(dirs)
         runs: dict[str, list[ColdStart]] = {name: [] for name in dirs}
         for _ in range(repeat):
             for name, path in dirs.items():
                 runs[name].append(probe(path, envs[name]))
-    return runs, dirs
+        counted: dict[str, int] = {}
+        if count_instructions:
+            startup = instructions(_STARTUP_ONLY, dirs[BASELINE], envs[BASELINE])
+            for name, path in dirs.items():
+                counted[name] = instructions(_IMPORT_ONLY, path, envs[name]) - startup
+    return runs, counted
 
 
 def report() -> list[str]:
     repeat = int(os.environ.get("BENCH_COLD_REPEAT", "5"))
-    runs, _ = measure(repeat)
+    count = os.environ.get("BENCH_COLD_INSTRUCTIONS") == "1"
+    if count and shutil.which("valgrind") is None:
+        raise SystemExit("BENCH_COLD_INSTRUCTIONS=1 needs valgrind (apt-get install valgrind)")
+    runs, counted = measure(repeat, count)
     median = {name: statistics.median(r.seconds for r in rs) for name, rs in runs.items()}
     cpu = {name: statistics.median(r.cpu for r in rs) for name, rs in runs.items()}
     base = cpu[BASELINE]
     lines = [
         f"cold start: import of functions/<name>/app.py in a fresh interpreter, median of {repeat}"
         " (interleaved), VmRSS after it. The ratio is of CPU seconds, which the neighbours' load"
-        " on two shared cores does not change; wall seconds beside them",
+        " on two shared cores changes less than wall seconds (still by 0.1-0.2 between runs);"
+        " wall seconds beside them",
         f"{'function':18s} {'cpu s':>6s} {'wall s':>7s} {'wall range':>11s} {'x base':>7s}"
         f" {'RSS MiB':>8s} {'modules':>7s} {'zstd':>5s}  verdict",
     ]
@@ -182,6 +223,10 @@ def report() -> list[str]:
         f"api, scheduler, retention, monitor <= 1.5x the baseline: "
         f"{'met' if all(verdicts) else 'MISSED'}"
     )
+    if counted:
+        lines.append("instructions of the import (valgrind, one run each; the same every run):")
+        for name, count_ in counted.items():
+            lines.append(f"{name:18s} {count_ / 1e6:8.0f} M {count_ / counted[BASELINE]:6.2f}x")
     return lines
 
 
