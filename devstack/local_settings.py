@@ -13,6 +13,7 @@ LOCAL_SETTINGS: dict[str, str] = {
     "EXECUTIONS_TABLE": "pdb-executions",
     "BACKUPS_TABLE": "pdb-backups",
     "RESTORES_TABLE": "pdb-restores",
+    "ARCHIVE_TABLE": "pdb-archive",
     "PRIMARY_BUCKET": "pdb-primary",
     "FALLBACK_BUCKET": "pdb-fallback",
     "ALLOWED_BUCKET_ARNS": "*",

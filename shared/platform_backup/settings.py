@@ -38,6 +38,7 @@ class CommonSettings(BaseModel):
     executions_table: str = Field(alias="EXECUTIONS_TABLE")
     backups_table: str = Field(alias="BACKUPS_TABLE")
     restores_table: str = Field(alias="RESTORES_TABLE")
+    archive_table: str = Field(alias="ARCHIVE_TABLE")
     # The template's two local buckets, so registering the default storages needs no lookup.
     primary_bucket: str = Field(alias="PRIMARY_BUCKET")
     fallback_bucket: str = Field(alias="FALLBACK_BUCKET")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from platform_backup.domain.execution import Backup, BackupCopy, Execution
     from platform_backup.domain.lease import Holder
     from platform_backup.domain.plan import Plan
+    from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment
     from platform_backup.domain.restore import Restore
     from platform_backup.domain.retention import RetentionCursor
     from platform_backup.domain.storage import Storage, StoragePatch
@@ -230,6 +231,8 @@ class DumpOutcome:
     compression: str
     databases: list[str]
     failover_reason: str | None
+    # Where in the binary log the snapshot was (file, position, gtid, observedAt), when logging.
+    binlog: dict[str, Any] | None = None
 
 
 class DumpEngine(Protocol):
@@ -353,3 +356,55 @@ class TargetServer(Protocol):
         progress: Callable[[int], None],
         on_start: Callable[[], None],
     ) -> Applied: ...
+
+
+# -- point-in-time recovery -----------------------------------------------------------------
+
+
+class ArchiveRepository(Protocol):
+    """The plan's archive: its state, segments, history breaks and run guards. State writes are
+    conditional on the state read (None when another writer came first)."""
+
+    def state(self, plan_id: str) -> ArchiveState: ...
+    def save_state(self, previous: ArchiveState, state: ArchiveState) -> ArchiveState | None: ...
+    def add_segment(
+        self, previous: ArchiveState, segment: Segment, state: ArchiveState
+    ) -> ArchiveState | None: ...
+    def replace_segment(self, segment: Segment) -> None: ...
+    def segments(self, plan_id: str) -> list[Segment]: ...
+    def remove_segment(self, plan_id: str, sequence: int) -> None: ...
+    def add_break(self, brk: HistoryBreak) -> None: ...
+    def breaks(self, plan_id: str) -> list[HistoryBreak]: ...
+    def remove_break(self, brk: HistoryBreak) -> None: ...
+    def claim_run(self, plan_id: str, scheduled: str, now: float) -> bool: ...
+    def forget(self, plan_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BinlogFile:
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BinlogServerStatus:
+    """What the server says of its binary log (SHOW BINARY LOGS and the variables)."""
+
+    log_bin: bool
+    binlog_format: str
+    server_id: int
+    files: tuple[BinlogFile, ...]  # oldest first; the last is the one being written
+    expire_seconds: int  # how long the server keeps binary logs; 0 = until purged by hand
+
+
+class BinlogSource(Protocol):
+    """The protected server's binary log, read over the replication protocol (never its disk)."""
+
+    def status(self) -> BinlogServerStatus: ...
+
+    def rotate(self) -> datetime:
+        """Closes the file being written (FLUSH BINARY LOGS); the server's time just before,
+        by which every committed transaction is in a closed file."""
+
+    def fetch(self, file: str) -> Iterator[bytes]:
+        """The raw bytes of one closed file, as the server has them."""
