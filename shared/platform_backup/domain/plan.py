@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from platform_backup.domain.point_in_time import PointInTime
 from platform_backup.errors import FieldError, ValidationFailed
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -112,6 +113,9 @@ class PlanSpec(_Model):
     remoteStorageId: StorageId | None = None
     policy: Policy
     retention: Retention
+    pointInTime: PointInTime | None = Field(
+        default=None, description="archive the binary log to restore to any second; off if absent"
+    )
 
 
 class Plan(PlanSpec):
