@@ -20,8 +20,10 @@ class PowertoolsArchiveMetrics:
         del kind  # the break's record and log say which; the alarm counts them all
         _put("RecoveryHistoryBreaks", MetricUnit.Count, 1, plan_id)
 
-    def lag(self, plan_id: str, seconds: float) -> None:
+    def lag(self, plan_id: str, seconds: float, interval_seconds: float) -> None:
         _put("ArchiveLagSeconds", MetricUnit.Seconds, seconds, plan_id)
+        # The alarm's figure: plans have their own intervals, the alarm one threshold (2).
+        _put("ArchiveLagRatio", MetricUnit.Count, seconds / interval_seconds, plan_id)
 
     def failed(self, plan_id: str) -> None:
         _put("ArchiveFailed", MetricUnit.Count, 1, plan_id)

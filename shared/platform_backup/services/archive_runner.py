@@ -180,7 +180,7 @@ class ArchiveRunner:
             reason = exc.message if isinstance(exc, DomainError) else str(exc)
             return self._failed(plan, state, reason, done)
         finally:
-            self._publish_lag(plan.id)
+            self._publish_lag(plan)
         self._save_run(state, None)
         return ArchiveOutcome("archived", segments=done)
 
@@ -291,10 +291,12 @@ class ArchiveRunner:
         changed = dataclasses.replace(current, last_run_at=self._clock(), last_error=error)
         self._archive.save_state(current, changed)
 
-    def _publish_lag(self, plan_id: str) -> None:
-        newest = self._archive.state(plan_id).covered_until
+    def _publish_lag(self, plan: Plan) -> None:
+        newest = self._archive.state(plan.id).covered_until
+        interval = plan.pointInTime.archiveIntervalMinutes * 60 if plan.pointInTime else 300
         if newest is not None:
-            self._metrics.lag(plan_id, max(0.0, (self._clock() - newest).total_seconds()))
+            lag = max(0.0, (self._clock() - newest).total_seconds())
+            self._metrics.lag(plan.id, lag, interval)
 
 
 class _Refused(Exception):
