@@ -21,6 +21,7 @@ LOCAL_SETTINGS: dict[str, str] = {
     "SCHEDULER_ROLE_ARN": f"arn:aws:iam::{_ACCOUNT}:role/pdb-scheduler",
     "SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{_REGION}:{_ACCOUNT}:pdb-schedule-dlq",
     "EXECUTOR_FUNCTION_ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:pdb-executor",
+    "ARCHIVER_FUNCTION_ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:pdb-archiver",
     "SCHEDULER_FUNCTION_NAME": "pdb-scheduler",
     "RESTORE_STATE_MACHINE_ARN": f"arn:aws:states:{_REGION}:{_ACCOUNT}:stateMachine:pdb-restore",
     "DB_SECRET_ARN": "pdb-platform-db",

@@ -60,6 +60,7 @@ class SchedulerSettings(CommonSettings):
     scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN")
     schedule_dlq_arn: str = Field(alias="SCHEDULE_DLQ_ARN")
     executor_function_arn: str = Field(alias="EXECUTOR_FUNCTION_ARN")
+    archiver_function_arn: str = Field(alias="ARCHIVER_FUNCTION_ARN")
 
 
 class ExecutorSettings(CommonSettings):
@@ -69,6 +70,10 @@ class ExecutorSettings(CommonSettings):
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
 
     _split_names = field_validator("db_names", mode="before")(_csv)
+
+
+class ArchiverSettings(CommonSettings):
+    db_secret_arn: str = Field(alias="DB_SECRET_ARN")
 
 
 class RetentionSettings(CommonSettings):
@@ -84,7 +89,9 @@ class MonitorSettings(CommonSettings):
     pass
 
 
-class Settings(ApiSettings, SchedulerSettings, ExecutorSettings, RetentionSettings):
+class Settings(
+    ApiSettings, SchedulerSettings, ExecutorSettings, ArchiverSettings, RetentionSettings
+):
     """Every setting at once: the local stack and the tests, which host all the functions."""
 
 

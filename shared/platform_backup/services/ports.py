@@ -408,3 +408,50 @@ class BinlogSource(Protocol):
 
     def fetch(self, file: str) -> Iterator[bytes]:
         """The raw bytes of one closed file, as the server has them."""
+
+
+@dataclass(frozen=True)
+class BinlogSummary:
+    """What a binary-log file's events say of it (adapters/binlog_events.py reads them)."""
+
+    bytes: int
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    first_gtid: str | None
+    last_gtid: str | None
+    server_ids: frozenset[int]
+
+
+class BinlogScan(Protocol):
+    """Reads a file's events as its bytes stream past."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def summary(self) -> BinlogSummary:
+        """Raises a DomainError when the bytes were no whole binary-log file."""
+
+
+@dataclass(frozen=True)
+class SegmentWritten:
+    raw_bytes: int
+    compressed_bytes: int
+    sha256: str  # of the stored (compressed) object
+
+
+class SegmentWriteRefused(Exception):
+    """The storage refused the segment (its reason says how); nothing was left there."""
+
+
+class SegmentWriter(Protocol):
+    def write(self, target: ObjectRef, chunks: Iterable[bytes]) -> SegmentWritten:
+        """Stores ``chunks`` compressed at ``target``. Raises SegmentWriteRefused when the storage
+        refuses (after removing anything partial); an error of ``chunks`` itself propagates."""
+
+
+class ArchiveMetrics(Protocol):
+    """The archive's figures the alarms read, per plan."""
+
+    def history_break(self, plan_id: str, kind: str) -> None: ...
+    def lag(self, plan_id: str, seconds: float, interval_seconds: float) -> None: ...
+    def failed(self, plan_id: str) -> None: ...
+    def segment(self, plan_id: str, raw_bytes: int, compressed_bytes: int) -> None: ...
