@@ -22,6 +22,7 @@ LOCAL_SETTINGS: dict[str, str] = {
     "SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{_REGION}:{_ACCOUNT}:pdb-schedule-dlq",
     "EXECUTOR_FUNCTION_ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:pdb-executor",
     "SCHEDULER_FUNCTION_NAME": "pdb-scheduler",
+    "ARCHIVER_FUNCTION_NAME": "pdb-archiver",
     "RESTORE_STATE_MACHINE_ARN": f"arn:aws:states:{_REGION}:{_ACCOUNT}:stateMachine:pdb-restore",
     "DB_SECRET_ARN": "pdb-platform-db",
     "PLATFORM_DB_NAMES": "zstack,zstack_rest",
