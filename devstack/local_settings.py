@@ -23,6 +23,7 @@ LOCAL_SETTINGS: dict[str, str] = {
     "EXECUTOR_FUNCTION_ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:pdb-executor",
     "ARCHIVER_FUNCTION_ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:pdb-archiver",
     "SCHEDULER_FUNCTION_NAME": "pdb-scheduler",
+    "ARCHIVER_FUNCTION_NAME": "pdb-archiver",
     "RESTORE_STATE_MACHINE_ARN": f"arn:aws:states:{_REGION}:{_ACCOUNT}:stateMachine:pdb-restore",
     "DB_SECRET_ARN": "pdb-platform-db",
     "PLATFORM_DB_NAMES": "zstack,zstack_rest",

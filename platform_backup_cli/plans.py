@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,8 @@ FLAGS = {
     "retention_local_value": "localValue",
     "retention_remote_mode": "remoteMode",
     "retention_remote_value": "remoteValue",
+    "point_in_time": "pointInTime",
+    "archive_interval": "archiveInterval",
 }
 # What GET returns beyond the body that POST and PUT take.
 READ_ONLY = ("id", "state", "revision", "createdAt", "updatedAt")
@@ -75,6 +78,22 @@ LocalModeOpt = Annotated[str | None, typer.Option(help="count or days.")]
 LocalValueOpt = Annotated[int | None, typer.Option(help="Copies or days kept locally.")]
 RemoteModeOpt = Annotated[str | None, typer.Option(help="permanent, count or days.")]
 RemoteValueOpt = Annotated[int | None, typer.Option(help="Copies or days kept remotely.")]
+
+
+class Switch(StrEnum):
+    on = "on"
+    off = "off"
+
+
+PointInTimeOpt = Annotated[
+    Switch | None,
+    typer.Option(
+        help="Archive the binary log to restore to any second (on: the server is checked first)."
+    ),
+]
+ArchiveIntervalOpt = Annotated[
+    int | None, typer.Option(help="Minutes between binary-log archive runs, 1 to 15 (default 5).")
+]
 
 
 def single_plan(client: ApiClient) -> dict[str, Any]:
@@ -152,6 +171,13 @@ def _apply(body: dict[str, Any], client: ApiClient, given: dict[str, Any]) -> di
         body["policy"] = policy
     if retention:
         body["retention"] = retention
+    if "pointInTime" in given or "archiveInterval" in given:
+        point_in_time = dict(body.get("pointInTime") or {})
+        if "pointInTime" in given:
+            point_in_time["enabled"] = given["pointInTime"] == Switch.on
+        if "archiveInterval" in given:
+            point_in_time["archiveIntervalMinutes"] = given["archiveInterval"]
+        body["pointInTime"] = point_in_time
     return _with_storage_ids(client, body)
 
 
@@ -201,6 +227,12 @@ def retention_of(retention: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def point_in_time_of(point_in_time: dict[str, Any] | None) -> str:
+    if not point_in_time or not point_in_time.get("enabled"):
+        return "off"
+    return f"on, binary log archived every {point_in_time.get('archiveIntervalMinutes')} min"
+
+
 def show_plan(plan: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(plan)
@@ -218,6 +250,7 @@ def show_plan(plan: dict[str, Any], as_json: bool) -> None:
                 ("remote storage", plan.get("remoteStorageId")),
                 ("schedule", schedule_of(plan.get("policy") or {})),
                 ("retention", retention_of(plan.get("retention") or {})),
+                ("point-in-time", point_in_time_of(plan.get("pointInTime"))),
                 ("revision", plan.get("revision")),
                 ("created", moment(plan.get("createdAt"))),
                 ("updated", moment(plan.get("updatedAt"))),
@@ -245,6 +278,8 @@ def create(
     retention_local_value: LocalValueOpt = None,
     retention_remote_mode: RemoteModeOpt = None,
     retention_remote_value: RemoteValueOpt = None,
+    point_in_time: PointInTimeOpt = None,
+    archive_interval: ArchiveIntervalOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create the plan from flags, or from --file (flags given with it override the file)."""
@@ -276,6 +311,8 @@ def update(
     retention_local_value: LocalValueOpt = None,
     retention_remote_mode: RemoteModeOpt = None,
     retention_remote_value: RemoteValueOpt = None,
+    point_in_time: PointInTimeOpt = None,
+    archive_interval: ArchiveIntervalOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change the plan: the flags given, on the current plan; or --file as the whole new body."""

@@ -53,6 +53,9 @@ class ApiSettings(CommonSettings):
     scheduler_function_name: str = Field(alias="SCHEDULER_FUNCTION_NAME")
     executor_function_arn: str = Field(alias="EXECUTOR_FUNCTION_ARN")
     restore_state_machine_arn: str = Field(alias="RESTORE_STATE_MACHINE_ARN")
+    # Asked synchronously whether the server's binary log can be archived, before a plan turns
+    # point-in-time recovery on.
+    archiver_function_name: str = Field(alias="ARCHIVER_FUNCTION_NAME")
 
 
 class SchedulerSettings(CommonSettings):

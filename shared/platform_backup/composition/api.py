@@ -1,14 +1,18 @@
-"""The API function's use cases: storages, plans, the reads of executions and backups, run-now
-(launches the executor), deleting a backup, and starting a restore (starts the workflow)."""
+"""The API function's use cases: storages, plans (turning point-in-time recovery on asks the
+archiver function to check the server), the recovery window, the reads of executions and
+backups, run-now (launches the executor), deleting a backup, and starting a restore (starts the
+workflow)."""
 
 from __future__ import annotations
 
+from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.buckets import S3BucketProbe
 from platform_backup.adapters.execution_repo import (
     DynamoBackupRepository,
     DynamoExecutionRepository,
 )
 from platform_backup.adapters.functions import (
+    ArchiverServerCheck,
     ExecutorLauncher,
     FunctionInvoker,
     SchedulerFunctionSync,
@@ -22,6 +26,7 @@ from platform_backup.composition.common import once, settings_of, utcnow
 from platform_backup.composition.retention import retention
 from platform_backup.services.backup_queries import BackupQueries
 from platform_backup.services.plans import PlanService
+from platform_backup.services.recovery_windows import RecoveryWindows
 from platform_backup.services.restore_records import RestoreRecords
 from platform_backup.services.restore_requests import RestoreRequests
 from platform_backup.services.retention import RetentionService
@@ -43,7 +48,16 @@ def storages() -> StorageService:
 def plans() -> PlanService:
     invoker = FunctionInvoker(settings().region)
     sync = SchedulerFunctionSync(invoker, settings().scheduler_function_name)
-    return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow)
+    check = ArchiverServerCheck(invoker, settings().archiver_function_name)
+    return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow, check)
+
+
+@once
+def recovery_windows() -> RecoveryWindows:
+    settings()
+    return RecoveryWindows(
+        DynamoPlanRepository(), DynamoBackupRepository(), DynamoArchiveRepository(), utcnow
+    )
 
 
 @once

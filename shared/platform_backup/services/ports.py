@@ -455,3 +455,28 @@ class ArchiveMetrics(Protocol):
     def lag(self, plan_id: str, seconds: float, interval_seconds: float) -> None: ...
     def failed(self, plan_id: str) -> None: ...
     def segment(self, plan_id: str, raw_bytes: int, compressed_bytes: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServerProblem:
+    """A server setting that keeps the binary log from being archived and replayed safely."""
+
+    setting: str  # "log_bin", "binlog_format", "binlog_expire_logs_seconds", ...
+    message: str
+
+
+class BinlogServerCheck(Protocol):
+    """Asks the protected server, before point-in-time recovery is turned on, whether its binary
+    log can be archived at this interval."""
+
+    def problems(self, archive_interval_minutes: int) -> list[ServerProblem]:
+        """What would have to change on the server (empty: nothing). Raises DependencyFailed
+        when the check could not be made."""
+
+
+class BackupHistory(Protocol):
+    """A plan's backups by creation time (the byPlan index)."""
+
+    def read_range(
+        self, plan_id: str, lower: datetime | None, upper: datetime | None
+    ) -> BackupBatch: ...
