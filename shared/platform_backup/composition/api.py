@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.buckets import S3BucketProbe
 from platform_backup.adapters.execution_repo import (
     DynamoBackupRepository,
@@ -76,4 +77,5 @@ def restore_requests() -> RestoreRequests:
         plans=DynamoPlanRepository(),
         workflow=StepFunctionsWorkflow(current.restore_state_machine_arn, current.region),
         clock=utcnow,
+        archive=DynamoArchiveRepository(),
     )
