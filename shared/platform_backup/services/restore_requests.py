@@ -84,7 +84,8 @@ class RestoreRequests:
     ) -> Restore:
         """A full backup at or before ``target`` whose window reaches it, then the replay of the
         archived binary log up to it. Outside every window: 409 naming them, nothing started."""
-        batch = self._backups.read_range(plan_id, None, target)
+        # Every backup: a refusal names every window, also those after the instant.
+        batch = self._backups.read_range(plan_id, None, None)
         starts = [
             BackupStart(b.id, b.createdAt, b.binlog.file, b.binlog.position, b.binlog.observedAt)
             for stored in batch.backups
