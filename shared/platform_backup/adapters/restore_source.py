@@ -81,7 +81,7 @@ class S3BackupSource:
         matched ``sha256``, so a changed object never delivers its completion line."""
         digest = hashlib.sha256()
         pending: bytes | None = None
-        for chunk in _read_ahead(lambda: (c for c, _ in self._read(copy, version))):
+        for chunk in read_ahead(lambda: (c for c, _ in self._read(copy, version))):
             digest.update(chunk)
             if pending is not None:
                 yield pending
@@ -108,7 +108,7 @@ class S3BackupSource:
 _END = object()
 
 
-def _read_ahead(make: Any) -> Iterator[bytes]:
+def read_ahead(make: Any) -> Iterator[bytes]:
     """Runs the iterator ``make()`` returns on a thread, a few chunks ahead of the consumer."""
     buffer: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
     stop = threading.Event()

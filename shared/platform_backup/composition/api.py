@@ -90,4 +90,5 @@ def restore_requests() -> RestoreRequests:
         plans=DynamoPlanRepository(),
         workflow=StepFunctionsWorkflow(current.restore_state_machine_arn, current.region),
         clock=utcnow,
+        archive=DynamoArchiveRepository(),
     )

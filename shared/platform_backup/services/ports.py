@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from platform_backup.domain.execution import Backup, BackupCopy, Execution
     from platform_backup.domain.lease import Holder
     from platform_backup.domain.plan import Plan
-    from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment
+    from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment, SegmentCopy
     from platform_backup.domain.restore import Restore
     from platform_backup.domain.retention import RetentionCursor
     from platform_backup.domain.storage import Storage, StoragePatch
@@ -326,6 +326,23 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class Replayed:
+    raw_bytes: int  # binary-log bytes read
+    exit_code: int
+    stderr: str
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """What a target server must allow for a restore (and a replay) to load."""
+
+    log_bin: bool
+    trusts_function_creators: bool
+    has_super: bool
+    max_allowed_packet: int
+
+
+@dataclass(frozen=True)
 class TargetObjects:
     """What a set of databases holds, by kind, as ``database.name``."""
 
@@ -345,6 +362,7 @@ class TargetServer(Protocol):
     def objects(self, conn: Any, databases: Sequence[str]) -> TargetObjects: ...
     def row_counts(self, conn: Any, tables: Sequence[str]) -> dict[str, int]: ...
     def drop(self, conn: Any, databases: Sequence[str]) -> None: ...
+    def settings(self, conn: Any) -> TargetSettings: ...
     def apply(
         self,
         conn: Any,
@@ -359,6 +377,30 @@ class TargetServer(Protocol):
 
 
 # -- point-in-time recovery -----------------------------------------------------------------
+
+
+class SegmentStore(Protocol):
+    """Archived segments in storage."""
+
+    def checksum(self, copy: SegmentCopy) -> Checked: ...
+    def stream(self, copy: SegmentCopy, sha256: str) -> Iterator[bytes]:
+        """The stored bytes; raises ChecksumMismatch at the end when they are not ``sha256``."""
+
+
+class BinlogReplayer(Protocol):
+    def replay(
+        self,
+        conn: Any,
+        segments: Sequence[Callable[[], Iterable[bytes]]],
+        *,
+        start_position: int,
+        stop_before: datetime,
+        names: Mapping[str, str],
+        progress: Callable[[int], None],
+        on_start: Callable[[], None],
+    ) -> Replayed:
+        """Replays the segments' events (from ``start_position`` in the first, before
+        ``stop_before``) of the databases in ``names`` into them, in one client session."""
 
 
 class ArchiveRepository(Protocol):
