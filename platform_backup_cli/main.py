@@ -7,7 +7,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from platform_backup_cli import backups, executions, plans, recovery, restores, storages
+from platform_backup_cli import (
+    backups,
+    console_server,
+    executions,
+    plans,
+    recovery,
+    restores,
+    storages,
+)
 from platform_backup_cli.client import DEFAULT_API, ApiClient, CliError
 from platform_backup_cli.render import error
 
@@ -39,6 +47,7 @@ app.command("run")(executions.run)
 app.add_typer(executions.app, name="executions")
 app.add_typer(backups.app, name="backups")
 app.add_typer(restores.app, name="restore")
+app.command("console")(console_server.console)
 
 
 @app.callback()

@@ -12,7 +12,16 @@ import typer
 import yaml
 
 from platform_backup_cli.client import ApiClient, CliError, api, segment
-from platform_backup_cli.render import JsonFlag, console, emit_json, fields, moment, say, table
+from platform_backup_cli.render import (
+    JsonFlag,
+    console,
+    emit_json,
+    fields,
+    moment,
+    say,
+    size,
+    table,
+)
 from platform_backup_cli.storages import resolve_storage, resolve_storages
 
 app = typer.Typer(help="The backup plan: schedule, storages, retention.", no_args_is_help=True)
@@ -233,6 +242,19 @@ def point_in_time_of(point_in_time: dict[str, Any] | None) -> str:
     return f"on, binary log archived every {point_in_time.get('archiveIntervalMinutes')} min"
 
 
+def _storages(plan: dict[str, Any], uses: tuple[str, ...]) -> list[str]:
+    """The plan's storages by name, with their room (an older API names only their ids)."""
+    named = [s for s in plan.get("storages") or [] if s.get("use") in uses]
+    if not named:
+        ids = plan.get("localStorageIds") if "primary" in uses else plan.get("remoteStorageId")
+        return list(ids or []) if isinstance(ids, list) else [ids] if ids else []
+    return [
+        f"{s.get('name') or s['id']} ({s['use']}, {size(s.get('availableBytes'))} "
+        f"of {size(s.get('capacityBytes'))} free)"
+        for s in named
+    ]
+
+
 def show_plan(plan: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(plan)
@@ -245,9 +267,9 @@ def show_plan(plan: dict[str, Any], as_json: bool) -> None:
                 ("state", plan.get("state")),
                 ("description", plan.get("description")),
                 ("data center", plan.get("dataCenter")),
-                ("local storages", plan.get("localStorageIds")),
+                ("local storages", _storages(plan, ("primary", "failover"))),
                 ("remote sync", "yes" if plan.get("remoteSync") else "no"),
-                ("remote storage", plan.get("remoteStorageId")),
+                ("remote storage", _storages(plan, ("remote",))),
                 ("schedule", schedule_of(plan.get("policy") or {})),
                 ("retention", retention_of(plan.get("retention") or {})),
                 ("point-in-time", point_in_time_of(plan.get("pointInTime"))),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from platform_backup_cli.client import api, segment
+from platform_backup_cli.client import ApiClient, api, segment
 from platform_backup_cli.jobs import JobKind, add_show_and_watch
 from platform_backup_cli.plans import plan_id_of
 from platform_backup_cli.render import (
@@ -63,7 +63,7 @@ def gauge(restore: dict[str, Any]) -> Gauge:
     )
 
 
-def outcome(restore: dict[str, Any]) -> str:
+def outcome(_: ApiClient, restore: dict[str, Any]) -> str:
     status = restore.get("status")
     if status == "succeeded":
         return f"succeeded: {databases_of(restore).replace(chr(10), ', ')}"

@@ -12,7 +12,15 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from platform_backup.domain.plan import Plan, PlanSpec, PlanState, check_plan_rules
+from platform_backup.domain.plan import (
+    Plan,
+    PlanSpec,
+    PlanState,
+    PlanStorage,
+    PlanView,
+    StorageUse,
+    check_plan_rules,
+)
 from platform_backup.domain.point_in_time import PointInTime
 from platform_backup.domain.schedule import next_runs
 from platform_backup.errors import DependencyFailed, FieldError, Unprocessable
@@ -68,6 +76,31 @@ class PlanService:
         if errors:
             raise Unprocessable("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
+    def _view(self, plan: Plan) -> PlanView:
+        local_uses: tuple[StorageUse, ...] = ("primary", "failover")
+        uses = list(zip(plan.localStorageIds, local_uses, strict=False))
+        if plan.remoteSync and plan.remoteStorageId:
+            uses.append((plan.remoteStorageId, "remote"))
+        named: list[PlanStorage] = []
+        for storage_id, use in uses:
+            storage = self._storages.find(storage_id)
+            if storage is None:
+                named.append(PlanStorage(id=storage_id, use=use, name=None))
+                continue
+            named.append(
+                PlanStorage(
+                    id=storage_id,
+                    use=use,
+                    name=storage.name,
+                    role=storage.role,
+                    bucket=storage.bucket,
+                    capacityBytes=storage.capacityBytes,
+                    usedBytes=storage.usedBytes,
+                    availableBytes=storage.availableBytes,
+                )
+            )
+        return PlanView(**plan.model_dump(), storages=named)
+
     def _validate(self, spec: PlanSpec, before: PointInTime | None = None) -> None:
         check_plan_rules(spec)
         self._check_storages(spec)
@@ -115,21 +148,22 @@ class PlanService:
         )
         self._plans.create(plan)
         self._sync_or_undo(plan.id, lambda: self._plans.delete(plan))
-        return plan
+        return self._view(plan)
 
-    def get(self, plan_id: str) -> Plan:
-        return self._plans.get(plan_id)
+    def get(self, plan_id: str) -> PlanView:
+        return self._view(self._plans.get(plan_id))
 
-    def page(self, limit: int, token: str | None) -> Page[Plan]:
-        return self._plans.page(limit, token)
+    def page(self, limit: int, token: str | None) -> Page[PlanView]:
+        page = self._plans.page(limit, token)
+        return Page([self._view(plan) for plan in page.items], page.next_token)
 
-    def _change(self, old: Plan, new: Plan) -> Plan:
+    def _change(self, old: Plan, new: Plan) -> PlanView:
         self._plans.replace(old, new)
         undo = old.model_copy(update={"revision": new.revision + 1, "updatedAt": self._clock()})
         self._sync_or_undo(new.id, lambda: self._plans.replace(new, undo))
-        return new
+        return self._view(new)
 
-    def replace(self, plan_id: str, spec: PlanSpec) -> Plan:
+    def replace(self, plan_id: str, spec: PlanSpec) -> PlanView:
         old = self._plans.get(plan_id)
         self._validate(spec, old.pointInTime)
         new = Plan(
@@ -142,10 +176,10 @@ class PlanService:
         )
         return self._change(old, new)
 
-    def set_state(self, plan_id: str, state: PlanState) -> Plan:
+    def set_state(self, plan_id: str, state: PlanState) -> PlanView:
         old = self._plans.get(plan_id)
         if old.state == state.value:
-            return old
+            return self._view(old)
         new = old.model_copy(
             update={"state": state.value, "updatedAt": self._clock(), "revision": old.revision + 1}
         )
