@@ -47,7 +47,8 @@ FLAGS = {
     "archive_interval": "archiveInterval",
 }
 # What GET returns beyond the body that POST and PUT take.
-READ_ONLY = ("id", "state", "revision", "createdAt", "updatedAt")
+# What the API adds to a plan it returns (the storages by name), never sent back.
+READ_ONLY = ("id", "state", "revision", "createdAt", "updatedAt", "storages")
 
 PlanRef = Annotated[
     str | None, typer.Argument(help="The plan's id (default: the only plan).", show_default=False)
