@@ -154,6 +154,9 @@ def test_runs_archive_an_unbroken_chain_equal_to_the_servers_files(archive: Arch
     assert int(segments[1].first_gtid.rsplit("-", 1)[1]) == last_seq + 1
     server_pos = archive.server.sql("SELECT @@gtid_binlog_pos").strip()
     assert segments[-1].last_gtid == server_pos
+    # and the storage counts the room they take, as it counts backups
+    primary = archive.api.get(f"/v1/storages/{archive.storages['primary']}").body
+    assert primary["usedBytes"] == sum(s.compressed_bytes for s in segments)
 
 
 def test_two_deliveries_of_the_same_time_make_one_run(archive: Archive) -> None:

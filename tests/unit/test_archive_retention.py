@@ -140,6 +140,42 @@ def test_segments_before_the_oldest_kept_backup_go_with_every_version(
     assert DynamoArchiveRepository().breaks(plan.id) == []
 
 
+def test_pruned_segments_give_their_room_back_to_their_storages(aws: MotoEnv, s3: Any) -> None:
+    # Given storages holding five archived files (as the archiver counted them)
+    plan = make_plan(keep=1)
+    segments = archive(s3, plan.id, 5)
+    storages = DynamoStorageRepository()
+    used = sum(s.compressed_bytes for s in segments)
+    for storage_id, role, bucket in (
+        ("primary", "local", LOCAL_BUCKETS[0]),
+        ("remote", "remote", REMOTE_BUCKET),
+    ):
+        if storages.find(storage_id) is None:
+            storages.create(
+                Storage(
+                    id=storage_id,
+                    name=storage_id,
+                    role=role,
+                    bucket=bucket,
+                    region=REGION,
+                    capacityBytes=10**9,
+                    createdAt=BASE,
+                )
+            )
+        storages.add_usage(storage_id, used - storages.get(storage_id).usedBytes, 0)
+    record_backup(plan.id, "b1", 4, at(31))
+
+    # When retention prunes the files before the kept backup's
+    summary = run_retention(aws, plan.id)
+
+    # Then each storage's usage drops by exactly the pruned files' bytes
+    pruned = sum(s.compressed_bytes for s in segments[:3])
+    assert len(summary["segmentsPruned"]) == 3
+    left = sum(s.compressed_bytes for s in segments) - pruned
+    assert storages.get("primary").usedBytes == left
+    assert storages.get("remote").usedBytes == left
+
+
 def test_nothing_is_pruned_while_no_kept_backup_opens_a_window(aws: MotoEnv, s3: Any) -> None:
     # Given archived files, but the only backups were taken before archiving began (no position
     # in any archived file)

@@ -123,9 +123,15 @@ class DynamoArchiveRepository:
             )
         ]
 
-    def remove_segment(self, plan_id: str, sequence: int) -> None:
-        with contextlib.suppress(DeleteError):
-            ArchiveItem(planId=plan_id, item=_segment_item(sequence)).delete()
+    def remove_segment(self, plan_id: str, sequence: int) -> bool:
+        """False when it was gone already (another pruner came first)."""
+        try:
+            ArchiveItem(planId=plan_id, item=_segment_item(sequence)).delete(
+                condition=ArchiveItem.item.exists()
+            )
+        except DeleteError:
+            return False
+        return True
 
     def add_break(self, brk: HistoryBreak) -> None:
         ArchiveItem(

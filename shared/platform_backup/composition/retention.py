@@ -7,6 +7,7 @@ from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.execution_repo import DynamoBackupRepository
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.s3_objects import S3Objects
+from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.composition.common import once, settings_of, utcnow
 from platform_backup.services.archive_retention import ArchiveRetention
 from platform_backup.services.retention import RetentionService
@@ -26,6 +27,10 @@ def retention() -> RetentionService:
         safety_days=current.safety_backup_retention_days,
         default_region=current.region,
         archive=ArchiveRetention(
-            DynamoBackupRepository(), DynamoArchiveRepository(), S3Objects(), current.region
+            DynamoBackupRepository(),
+            DynamoArchiveRepository(),
+            S3Objects(),
+            DynamoStorageRepository(),
+            current.region,
         ),
     )

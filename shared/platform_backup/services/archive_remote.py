@@ -67,3 +67,5 @@ class RemoteSegments:
             copy = self.copy(plan, local, segment.compressed_bytes, segment.sha256)
             others = tuple(c for c in segment.copies if c not in failed)
             self._archive.replace_segment(dataclasses.replace(segment, copies=(*others, copy)))
+            if copy.status == "available":
+                self._storages.add_usage(copy.storage_id, segment.compressed_bytes, 0)

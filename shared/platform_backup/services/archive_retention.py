@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from platform_backup.domain.recovery import Segment, segments_needed_from
 from platform_backup.errors import DependencyFailed
 from platform_backup.observability import logger
-from platform_backup.services.ports import ArchiveRepository, BackupHistory, ObjectStore
+from platform_backup.services.ports import (
+    ArchiveRepository,
+    BackupHistory,
+    ObjectStore,
+    StorageRepository,
+)
 from platform_backup.services.recovery_windows import kept_starts
 
 
@@ -32,8 +37,10 @@ class ArchiveRetention:
         backups: BackupHistory,
         archive: ArchiveRepository,
         objects: ObjectStore,
+        storages: StorageRepository,
         default_region: str,
     ) -> None:
+        self._storages = storages
         self._backups = backups
         self._archive = archive
         self._objects = objects
@@ -77,5 +84,10 @@ class ArchiveRetention:
                 error=exc.message,
             )
             return False
-        self._archive.remove_segment(segment.plan_id, segment.sequence)
+        if self._archive.remove_segment(segment.plan_id, segment.sequence):
+            # The room the segment took, returned once (only the run that removed the record);
+            # a storage removed since (a remote one the plan no longer syncs to) has no usage.
+            for copy in segment.copies:
+                if copy.status == "available" and self._storages.find(copy.storage_id):
+                    self._storages.add_usage(copy.storage_id, -segment.compressed_bytes, 0)
         return True

@@ -230,6 +230,10 @@ class ArchiveRunner:
         written = self._archive.add_segment(state, segment, new_state)
         if written is None:
             raise _RunStopped()
+        # Segments take room in the plan's storages like backups (the quota counts them).
+        for copy in segment.copies:
+            if copy.status == "available":
+                self._storages.add_usage(copy.storage_id, stored.compressed_bytes, 0)
         self._metrics.segment(plan.id, stored.raw_bytes, stored.compressed_bytes)
         return written
 
