@@ -260,3 +260,153 @@ def test_the_check_says_log_bin_is_off_on_the_shared_server(archive: Archive) ->
     # Then it names log_bin
     assert found["ok"] is False
     assert [p["setting"] for p in found["problems"]] == ["log_bin"]
+
+
+@pytest.fixture
+def remote(archive: Archive) -> str:
+    """The plan also syncs to a remote storage in another region: its id."""
+    archive.env.client("s3").create_bucket(
+        Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    created = archive.api.post(
+        "/v1/storages",
+        {
+            "name": "offsite",
+            "role": "remote",
+            "bucket": "pdb-offsite",
+            "region": "eu-west-1",
+            "prefix": "dr/",
+            "capacityBytes": 10**11,
+        },
+    )
+    assert created.status == 201, created.body
+    plan = archive.api.get(f"/v1/plans/{archive.plan_id}").body
+    body = {k: plan[k] for k in ("name", "localStorageIds", "policy", "retention", "pointInTime")}
+    body["remoteSync"] = True
+    body["remoteStorageId"] = created.body["id"]
+    body["retention"]["remote"] = {"mode": "permanent"}
+    replaced = archive.api.put(f"/v1/plans/{archive.plan_id}", body)
+    assert replaced.status == 200, replaced.body
+    return str(created.body["id"])
+
+
+def _remote_copies_are_whole(archive: Archive, remote: str) -> None:
+    s3 = archive.env.client("s3")
+    for segment in archive.segments():
+        copy = segment.copy("remote")
+        assert copy is not None, segment.copies
+        assert (copy.storage_id, copy.bucket, copy.region) == (remote, "pdb-offsite", "eu-west-1")
+        assert copy.key == f"dr/binlog/{archive.plan_id}/7/{segment.file}.zst"
+        body = s3.get_object(Bucket="pdb-offsite", Key=copy.key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == segment.sha256
+        assert _decompressed(body) == archive.server_file(segment.file)
+
+
+def test_a_syncing_plan_copies_each_segment_to_the_remote_storage(
+    archive: Archive, remote: str
+) -> None:
+    # Given writes between two runs of a plan that syncs
+    for minute in range(2):
+        archive.write(30)
+        assert archive.fire(f"2026-12-01T10:0{minute}:00Z")["status"] == "archived"
+    # Then every segment has its local and its remote copy, both holding the server's file
+    assert [s.file for s in archive.segments()] == ["mysql-bin.000001", "mysql-bin.000002"]
+    assert all(s.copy("local") is not None for s in archive.segments())
+    _remote_copies_are_whole(archive, remote)
+
+
+def test_a_failed_remote_copy_is_recorded_and_made_by_the_next_run(
+    archive: Archive, remote: str
+) -> None:
+    # Given the remote bucket is gone when a run copies
+    s3 = archive.env.client("s3")
+    s3.delete_bucket(Bucket="pdb-offsite")
+    archive.write(30)
+    first = archive.fire("2026-12-01T10:00:00Z")
+    # Then the segment is archived locally and its remote copy recorded as failed, with why
+    assert first["status"] == "archived"
+    (segment,) = archive.segments()
+    assert segment.copy("local") is not None and segment.copy("remote") is None
+    (failed,) = [c for c in segment.copies if c.role == "remote"]
+    assert failed.status == "failed" and failed.error and "pdb-offsite" in failed.error
+    # When the bucket is back and the next run comes
+    s3.create_bucket(
+        Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    archive.write(30)
+    assert archive.fire("2026-12-01T10:01:00Z")["status"] == "archived"
+    # Then both segments have their verified remote copy, and no failed one is left
+    segments = archive.segments()
+    assert [s.file for s in segments] == ["mysql-bin.000001", "mysql-bin.000002"]
+    assert [c.status for s in segments for c in s.copies if c.role == "remote"] == [
+        "available",
+        "available",
+    ]
+    _remote_copies_are_whole(archive, remote)
+
+
+@pytest.fixture
+def shared_server_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[MotoEnv, ApiClient, str]]:
+    """The API and the real archiver with the shared server (binary logging off) as the
+    platform database, and a plan without point-in-time recovery (its id)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto_env() as env:
+        shared = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
+        env.client("secretsmanager").create_secret(
+            Name=env.settings.db_secret_arn, SecretString=json.dumps(shared)
+        )
+        api = ApiClient(env.invoker)
+        storage = api.post(
+            "/v1/storages",
+            {
+                "name": "primary",
+                "role": "local",
+                "bucket": "pdb-primary",
+                "region": "us-east-1",
+                "capacityBytes": 10**11,
+            },
+        ).body["id"]
+        plan = api.post(
+            "/v1/plans",
+            {
+                "name": "platform-db",
+                "localStorageIds": [storage],
+                "policy": {"cycle": "hourly", "startTime": "2026-01-01T00:05:00Z"},
+                "retention": {"local": {"mode": "count", "value": 7}},
+            },
+        )
+        assert plan.status == 201, plan.body
+        yield env, api, plan.body["id"]
+
+
+def test_turning_it_on_for_the_shared_server_is_refused_naming_log_bin(
+    shared_server_api: tuple[MotoEnv, ApiClient, str],
+) -> None:
+    env, api, plan_id = shared_server_api
+    before = api.get(f"/v1/plans/{plan_id}").body
+    body = {k: before[k] for k in ("name", "localStorageIds", "policy", "retention")}
+    pitr = {"enabled": True, "archiveIntervalMinutes": 5}
+    # When point-in-time recovery is turned on for the plan, or a new plan is made with it
+    for refused in (
+        api.put(f"/v1/plans/{plan_id}", {**body, "pointInTime": pitr}),
+        api.post("/v1/plans", {**body, "name": "another", "pointInTime": pitr}),
+    ):
+        # Then the archiver's look at the server refuses it, naming the field and the setting
+        assert refused.status == 422, refused.body
+        assert refused.error_fields == ["pointInTime.enabled"]
+        assert "log_bin" in refused.body["error"]["message"]
+    # And nothing was stored: the one plan, as it was, with no archive schedule
+    assert [p["id"] for p in api.get("/v1/plans").body["items"]] == [plan_id]
+    assert api.get(f"/v1/plans/{plan_id}").body == before
+    listed = env.client("scheduler").list_schedules(GroupName=env.settings.schedule_group)
+    assert [s["Name"] for s in listed["Schedules"] if s["Name"].startswith("pdb-archive-")] == []

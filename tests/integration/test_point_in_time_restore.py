@@ -1,15 +1,19 @@
 """Restores to a point in time, end to end: a private MariaDB server with binary logging is the
 platform database (the executor and the restore reach it through the secret), a workload that
 writes rows carrying their own commit time, two full backups by the real executor, the binary
-log archived as segments (tests/support/segments.py, as the archiver does), and the real API and
-restore workflow on moto's Step Functions engine replaying them with mariadb-binlog."""
+log archived by the real archiver function (each run delivered as the plan's archive schedule
+delivers it; point-in-time recovery turned on through the API, whose server check the archiver
+answers from the private server), and the real API and restore workflow on moto's Step Functions
+engine replaying the segments with mariadb-binlog."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +29,6 @@ from platform_backup.adapters.mariadb import MariaDbTools
 from tests.integration.test_restore import System, _system
 from tests.integration.test_restore_targets import checksums
 from tests.support.moto_env import moto_env
-from tests.support.segments import archive_now
 
 pytestmark = pytest.mark.integration
 
@@ -81,14 +84,70 @@ def _copy(server: PrivateServer, source: str, copy: str) -> None:
     server.sql(dump.stdout.decode(), copy)
 
 
-def _workload(server: PrivateServer, system: System) -> History:
+def turn_point_in_time_on(system: System) -> None:
+    """Through the API, as an operator would: the archiver checks the server first."""
     plan = system.api.get(f"/v1/plans/{system.plan_id}").body
-    storage = system.api.get(f"/v1/storages/{plan['localStorageIds'][0]}").body
-    s3 = system.env.client("s3")
+    body = {k: plan[k] for k in ("name", "localStorageIds", "policy", "retention")}
+    body["pointInTime"] = {"enabled": True, "archiveIntervalMinutes": 5}
+    replaced = system.api.put(f"/v1/plans/{system.plan_id}", body)
+    assert replaced.status == 200, replaced.body
+    assert replaced.body["pointInTime"] == {"enabled": True, "archiveIntervalMinutes": 5}
 
-    def archive() -> None:
-        archive_now(server, s3, system.plan_id, storage["id"], storage["bucket"], storage["prefix"])
 
+def archiver(system: System) -> Callable[[], dict[str, Any]]:
+    """Each call is the next delivery of the plan's archive schedule (every 5 minutes)."""
+    times = itertools.count()
+
+    def fire() -> dict[str, Any]:
+        when = datetime(2026, 11, 25, 10, tzinfo=UTC) + timedelta(minutes=5 * next(times))
+        event = {"planId": system.plan_id, "scheduledTime": when.isoformat(), "kind": "archive"}
+        outcome = system.env.invoker.invoke("pdb-archiver", event)
+        result = json.loads(outcome.payload)
+        assert outcome.function_error is None, result
+        assert result["status"] == "archived", result
+        return dict(result)
+
+    return fire
+
+
+@contextmanager
+def binlog_system(server: PrivateServer, databases: list[str]) -> Iterator[System]:
+    """The restore tests' system with the private server as the platform database, reached
+    through the secret by the executor, the archiver and the restore; point-in-time on."""
+    server.create_user(USER, PASSWORD)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PLATFORM_DB_NAMES": ",".join(databases),
+        }.items():
+            patch.setenv(name, value)
+        saved = moto_api_backend.get_config()
+        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+        try:
+            with moto_env() as env:
+                system = _system(env, databases)
+                secret = {
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "username": USER,
+                    "password": PASSWORD,
+                }
+                env.client("secretsmanager").put_secret_value(
+                    SecretId=env.settings.db_secret_arn, SecretString=json.dumps(secret)
+                )
+                turn_point_in_time_on(system)
+                yield system
+        finally:
+            moto_api_backend.set_config(saved)
+
+
+def _workload(server: PrivateServer, system: System) -> History:
+    archive = archiver(system)
     server.sql(
         "CREATE DATABASE pitr_a; CREATE DATABASE pitr_b; CREATE DATABASE pitr_other;"
         " CREATE TABLE pitr_a.events (id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(40),"
@@ -166,35 +225,8 @@ def _workload(server: PrivateServer, system: System) -> History:
 
 @pytest.fixture(scope="module")
 def history() -> Iterator[History]:
-    with pytest.MonkeyPatch.context() as patch, private_server(binlog=True) as server:
-        server.create_user(USER, PASSWORD)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "PLATFORM_DB_NAMES": ",".join(PLAN_DBS),
-        }.items():
-            patch.setenv(name, value)
-        saved = moto_api_backend.get_config()
-        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
-        try:
-            with moto_env() as env:
-                system = _system(env, PLAN_DBS)
-                secret = {
-                    "host": "127.0.0.1",
-                    "port": server.port,
-                    "username": USER,
-                    "password": PASSWORD,
-                }
-                env.client("secretsmanager").put_secret_value(
-                    SecretId=env.settings.db_secret_arn, SecretString=json.dumps(secret)
-                )
-                yield _workload(server, system)
-        finally:
-            moto_api_backend.set_config(saved)
+    with private_server(binlog=True) as server, binlog_system(server, PLAN_DBS) as system:
+        yield _workload(server, system)
 
 
 def _labels(history: History, database: str) -> set[str]:
