@@ -126,3 +126,20 @@ def test_retention_keeps_segments_from_the_oldest_kept_backups_file() -> None:
 
 def _fields(value: Segment) -> dict[str, object]:
     return {name: getattr(value, name) for name in Segment.__slots__}
+
+
+def test_windows_and_targets_are_whole_seconds() -> None:
+    # Given a backup whose snapshot was known 0.4 s into a second
+    segments = [segment(1, 1, 0, 5)]
+    taken = at(1) + timedelta(seconds=0.4)
+    backups = [BackupStart("b1", taken, "mysql-bin.000001", 400, taken)]
+
+    view = recovery_view(backups, segments, [], now=at(6))
+
+    # Then its window starts at that whole second
+    assert view.windows[0].start == at(1)
+    # And an instant inside the last recoverable second is that second: every commit in it
+    last = view.last_recoverable
+    assert last is not None
+    plan = plan_replay(last + timedelta(seconds=0.5), backups, segments, [], now=at(6))
+    assert plan.stop_before == last + timedelta(seconds=1)

@@ -231,7 +231,9 @@ def backup_windows(
             )
             if first is None:
                 continue
-            start = backup.observed_at
+            # Whole seconds, as the binary log's times: restoring to the backup's own second
+            # replays that second's commits after its position, the state at the second's end.
+            start = whole_second(backup.observed_at)
             end = chain[-1].recoverable_until
             cut = next((at for at in restores if at > start), None)
             if cut is not None:
@@ -290,16 +292,18 @@ def plan_replay(
     now: datetime,
 ) -> ReplayPlan:
     """The newest full backup at or before ``target`` whose window reaches it, and the segments
-    to replay up to it. Raises NotRecoverable naming the windows otherwise."""
+    to replay up to it (a target is its whole second: every commit in it is in). Raises
+    NotRecoverable naming the windows otherwise."""
+    second = whole_second(target)
     reaching = [
         w
         for w in backup_windows(backups, segments, breaks)
-        if w.window.start <= target <= w.window.end
+        if w.window.start <= second <= w.window.end
     ]
     if not reaching:
         raise NotRecoverable(target, recovery_view(backups, segments, breaks, now))
     chosen = max(reaching, key=lambda w: w.backup.observed_at)
-    stop_before = whole_second(target) + SECOND
+    stop_before = second + SECOND
     needed: list[Segment] = []
     for segment in chosen.segments:
         needed.append(segment)
