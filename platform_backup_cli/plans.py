@@ -341,7 +341,9 @@ def update(
     """Change the plan: the flags given, on the current plan; or --file as the whole new body."""
     client = api(ctx)
     current = get_plan(client, plan_id)
-    body = _read_file(file) if file else {k: v for k, v in current.items() if k not in READ_ONLY}
+    # A file may be a plan as the API returned it: what the API adds is not sent back.
+    source = _read_file(file) if file else current
+    body = {k: v for k, v in source.items() if k not in READ_ONLY}
     body = _apply(body, client, _changes(ctx.params))
     show_plan(client.put(f"/v1/plans/{segment(current['id'])}", body), as_json)
 

@@ -208,7 +208,8 @@ def bind_tables(settings: CommonSettings) -> None:
     for model, field in TABLES.values():
         meta: Any = model.Meta
         name = getattr(settings, field)
-        if meta.table_name != name or meta.region != settings.region:
-            meta.table_name = name
-            meta.region = settings.region
-            model._connection = None  # a cached connection would keep the old table name
+        meta.table_name = name
+        meta.region = settings.region
+        # Bound once per cold start: a cached connection would keep the old table name or the
+        # endpoint of a local stack that has stopped (the demo starts a second one).
+        model._connection = None
