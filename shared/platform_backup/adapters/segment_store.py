@@ -13,10 +13,9 @@ from platform_backup.adapters.restore_source import (
     CHUNK,
     SourceMissing,
     SourceUnavailable,
-    read_ahead,
+    held_until_verified,
 )
 from platform_backup.domain.recovery import SegmentCopy
-from platform_backup.errors import ChecksumMismatch
 from platform_backup.services.ports import Checked
 
 
@@ -34,19 +33,9 @@ class S3SegmentStore:
 
     def stream(self, copy: SegmentCopy, sha256: str) -> Iterator[bytes]:
         """The object's chunks; the last is held back until the whole matched ``sha256``."""
-        digest = hashlib.sha256()
-        pending: bytes | None = None
-        for chunk in read_ahead(lambda: self._read(copy)):
-            digest.update(chunk)
-            if pending is not None:
-                yield pending
-            pending = chunk
-        if digest.hexdigest() != sha256:
-            raise ChecksumMismatch(
-                f"s3://{copy.bucket}/{copy.key} changed since it was validated: stopped"
-            )
-        if pending is not None:
-            yield pending
+        return held_until_verified(
+            lambda: self._read(copy), sha256, f"s3://{copy.bucket}/{copy.key}"
+        )
 
     def _read(self, copy: SegmentCopy) -> Iterator[bytes]:
         s3 = client("s3", copy.region or self._region)
