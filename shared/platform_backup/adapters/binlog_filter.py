@@ -64,6 +64,7 @@ class BinlogTextFilter:
         self._index = index
         self._names = dict(names)
         self._buffer = bytearray()
+        self._searched = 0  # no boundary starts before this offset of the buffer
         self._mode = EMIT  # the text before the first event passes
         self._trailer = False
         self._in_group = False
@@ -78,30 +79,42 @@ class BinlogTextFilter:
 
     def feed(self, text: bytes) -> bytes:
         out = bytearray()
-        self._buffer += text
+        buffer = self._buffer
+        buffer += text
         while True:
             # The buffer always starts at a line: an event right after another starts it.
-            cut = -1 if self._buffer.startswith(BOUNDARY[1:]) else self._buffer.find(BOUNDARY)
-            if cut < 0 and not self._buffer.startswith(BOUNDARY[1:]):
-                break
-            head_end = self._buffer.find(b"\n", cut + 1)
+            if buffer.startswith(BOUNDARY[1:]):
+                cut = -1
+            else:
+                # Searched from where the last search stopped: a statement's row data (one
+                # BINLOG block, megabytes) comes in many pieces and is scanned once.
+                cut = buffer.find(BOUNDARY, self._searched)
+                if cut < 0:
+                    self._searched = max(0, len(buffer) - len(BOUNDARY) + 1)
+                    break
+            head_end = buffer.find(b"\n", cut + 1)
             if head_end < 0:
+                self._searched = max(cut, 0)
                 break
-            out += self._block(bytes(self._buffer[: max(cut + 1, 0)]), complete=True)
-            position = int(self._buffer[cut + len(BOUNDARY) : head_end])
-            line = bytes(self._buffer[cut + 1 : head_end + 1])
-            del self._buffer[: head_end + 1]
+            out += self._block(bytes(buffer[: max(cut + 1, 0)]), complete=True)
+            position = int(buffer[cut + len(BOUNDARY) : head_end])
+            line = bytes(buffer[cut + 1 : head_end + 1])
+            del buffer[: head_end + 1]
+            self._searched = 0
             out += self._start(position)
             out += self._block(line, complete=False)
-        if len(self._buffer) > FLUSH_BYTES and self._mode in (EMIT, SKIP):
+        if len(buffer) > FLUSH_BYTES and self._mode in (EMIT, SKIP):
             keep = 32  # a boundary or the trailer may be cut at the end
-            out += self._block(bytes(self._buffer[:-keep]), complete=False)
-            del self._buffer[:-keep]
+            passed = len(buffer) - keep
+            out += self._block(bytes(buffer[:passed]), complete=False)
+            del buffer[:passed]
+            self._searched = max(0, self._searched - passed)
         return bytes(out)
 
     def finish(self) -> bytes:
         out = self._block(bytes(self._buffer), complete=True)
         self._buffer.clear()
+        self._searched = 0
         return out
 
     # -- one event's block ----------------------------------------------------------------

@@ -7,6 +7,7 @@ Memory does not grow with the binary log."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -24,6 +25,9 @@ from platform_backup.adapters.mysql_restore import CLIENT_OPTIONS
 from platform_backup.services.ports import Replayed
 
 READ = 1 << 20
+# Pipes of 1 MiB (Linux's default ceiling for anyone) instead of 64 KiB: a 16th of the reads,
+# writes and wake-ups for the text and binary log passing through this process.
+PIPE_BYTES = 1 << 20
 # Tests swap the tools for wrappers that fail mid-way.
 DEFAULT_TOOLS = MariaDbTools()
 
@@ -42,6 +46,11 @@ def binlog_argv(
         *(f"--rewrite-db={old}->{new}" for old, new in sorted(names.items()) if old != new),
         "-",
     ]
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _offset(progress: Callable[[int], None], base: int) -> Callable[[int], None]:
@@ -101,6 +110,7 @@ def replay(
                 env=db.child_env(),
             )
         assert client.stdin is not None
+        _widen(client.stdin)
         done = 0
         started = False
         try:
@@ -164,6 +174,8 @@ def _one(
             env={"TZ": "UTC", "LC_ALL": "C.UTF-8", "HOME": str(db.workdir)},
         )
     assert proc.stdin is not None and proc.stdout is not None
+    _widen(proc.stdin)
+    _widen(proc.stdout)
     feeder = _Feeder(read, index, proc.stdin)
     feeder.start()
     try:
