@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 SAM_PYENV := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.' | tr '\n' ':' | sed 's/:$$//')
 
 .PHONY: help venv run demo test lint typecheck unit integration e2e fuzz validate openapi \
-        openapi-check bench build lock tools db-up clean
+        openapi-check bench build lock tools db-up chromium clean
 
 help:
-	@echo "make run    - the whole system locally (API :8080, embedded AWS :5000)"
+	@echo "make run    - the whole system locally (API :8080, console :8080/console/, AWS :5000)"
 	@echo "make demo   - the whole lifecycle, step by step, against a throwaway database"
 	@echo "make test   - everything CI runs: lint, types, unit, integration, e2e, fuzz, template"
 	@echo "make bench  - the benchmarks of docs/benchmarks.md, side by side"
@@ -39,6 +39,14 @@ db-up: tools
 	  for i in $$(seq 1 30); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done; }
 	@mariadb-admin -h 127.0.0.1 -u root ping
 
+# The browser the console's e2e tests drive (Debian's chromium: no browser download at run time).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+	  apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium
+
 run: $(STAMP) db-up
 	$(BIN)/python -m devstack
 
@@ -59,7 +67,7 @@ unit: $(STAMP)
 integration: $(STAMP) db-up
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP) db-up
+e2e: $(STAMP) db-up chromium
 	$(BIN)/pytest -q tests/e2e
 
 validate: $(STAMP)

@@ -18,7 +18,10 @@ Sections, in order (BENCH_ONLY=<name> runs one alone): coldstart (bench/coldstar
 function's cold start beside a boto3 + Logger handler, no MariaDB), pipeline (this module's
 contenders, memory, then bench/restore.py), executor (bench/executor_e2e.py: the whole warm
 executor handler beside the floor, and its fixed per-run cost), retention (bench/retention.py,
-no MariaDB).
+no MariaDB), binlog (bench/binlog.py: point-in-time recovery's archive and replay of
+BENCH_BINLOG_MB, default 1024, MiB of binary log beside the same work by hand, on private
+servers), recovery-point (bench/recovery_point.py: on the local stack with a 1-minute archive
+interval, the time from a commit until the recovery window reaches it; about 5 minutes).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, executor_e2e, restore, retention
+from bench import binlog, coldstart, executor_e2e, recovery_point, restore, retention
 from devstack.aws import EmbeddedAws
 from platform_backup.adapters.dump_process import DUMP_OPTIONS, OUTPUT_BUFFER
 
@@ -283,6 +286,8 @@ SECTIONS: dict[str, Callable[[], None]] = {
     "pipeline": main,
     "executor": executor,
     "retention": retention.report,
+    "binlog": binlog.report,
+    "recovery-point": recovery_point.report,
 }
 
 if __name__ == "__main__":

@@ -45,9 +45,12 @@ from typing import IO, Any
 from unittest import mock
 
 from bench.coldstart import function_environment
-from devstack.config import LocalConfig
+from devstack.config import DatabaseAccess, LocalConfig
 from devstack.stack import Stack, start_stack
 from devstack.template import REPO_ROOT, load_template
+from platform_backup.adapters import aws as aws_clients
+from platform_backup.adapters.tables import TABLES, transaction_connection
+from platform_backup.composition import common as composition
 
 TINY_DB = "bench_tiny"
 TINY_SQL = f"""
@@ -93,11 +96,20 @@ class Api:
 
 
 class WarmExecutor:
-    """One executor process (bench/executor_run.py), warm after its first invocation."""
+    """One function's process (bench/executor_run.py: the executor unless ``function`` names
+    another), warm after its first invocation; an answer whose status is not ``succeeded`` ends
+    the bench."""
 
-    def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: IO[bytes],
+        function: str = "executor",
+        succeeded: str = "succeeded",
+    ) -> None:
+        self.succeeded = succeeded
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.executor_run"],
+            [sys.executable, "-m", "bench.executor_run", function],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -118,9 +130,9 @@ class WarmExecutor:
         if not line:
             raise SystemExit(f"the executor process ended; its log: {self.log.name}")
         answer = json.loads(line)
-        if answer["result"].get("status") != "succeeded":
+        if answer["result"].get("status") != self.succeeded:
             result = answer["result"]
-            raise SystemExit(f"executor run did not succeed: {result} (log {self.log.name})")
+            raise SystemExit(f"the run did not succeed: {result} (log {self.log.name})")
         return answer
 
     def close(self) -> None:
@@ -204,27 +216,42 @@ def stdout_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+def forget_clients() -> None:
+    """The handlers this process runs keep their clients and use cases: a stack started before
+    in this process (another section) left them pointing at its endpoint, now gone."""
+    composition.reset()
+    aws_clients.client.cache_clear()
+    transaction_connection.cache_clear()
+    for model, _field in TABLES.values():
+        model._connection = None
+
+
 @contextmanager
-def local_stack(log: Path) -> Iterator[Stack]:
-    """The local stack without its schedule loop (the monitor's 5-minute rule would run in the
-    middle of a measurement)."""
+def local_stack(
+    log: Path, database: DatabaseAccess | None = None, schedules: bool = False
+) -> Iterator[Stack]:
+    """The local stack protecting ``database`` (the environment's by default), without its
+    schedule loop unless asked (the monitor's 5-minute rule would run in the middle of a
+    measurement)."""
     for noisy in ("werkzeug", "botocore", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    forget_clients()
     with mock.patch.dict(os.environ), stdout_to(log), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "No application metrics to publish")
-        stack = start_stack(0, 0, database=LocalConfig.from_env().database)
-        stack.schedules.stop()
+        stack = start_stack(0, 0, database=database or LocalConfig.from_env().database)
+        if not schedules:
+            stack.schedules.stop()
         try:
             yield stack
         finally:
             stack.stop()
 
 
-def executor_env(database: str) -> dict[str, str]:
+def executor_env(database: str, function: str = "executor") -> dict[str, str]:
     """This process's environment (the embedded AWS's endpoint and credentials included) with
-    the executor's own variables from the template and the database it backs up."""
-    declared = function_environment(load_template()).get("executor", {})
-    function_dir = REPO_ROOT / "functions" / "executor"
+    the function's own variables from the template and the database it backs up."""
+    declared = function_environment(load_template()).get(function, {})
+    function_dir = REPO_ROOT / "functions" / function
     env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_LOG_LEVEL"}
     return {
         **env,

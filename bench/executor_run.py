@@ -1,6 +1,7 @@
-"""A warm executor, as Lambda keeps one: functions/executor/app.py imported by path once (the
-function's init), then one invocation of its ``lambda_handler`` per line of stdin
-(``{"event": ..., "profile": path or null}``), each answered on stdout with the handler's own
+"""A warm function, as Lambda keeps one: functions/<name>/app.py (the executor unless the first
+argument names another, e.g. ``archiver``) imported by path once (the function's init), then
+one invocation of its ``lambda_handler`` per line of stdin (``{"event": ..., "profile": path or
+null}``), each answered on stdout with the handler's own
 time, from the call to its return (``{"seconds": ..., "result": ...}``).
 
 The handler's logs and metrics (powertools writes them to stdout) go to stderr, so that stdout
@@ -29,8 +30,7 @@ import botocore.client
 
 from devstack.invoker import ACCOUNT_ID, LambdaContext
 
-FUNCTION_DIR = Path(__file__).resolve().parents[1] / "functions" / "executor"
-FUNCTION_NAME = "pdb-executor"
+FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
 TIMEOUT_SECONDS = 900
 
 
@@ -102,18 +102,20 @@ def _program(argv: Any) -> str:
 
 
 def main() -> None:
+    code_dir = sys.argv[1] if len(sys.argv) > 1 else "executor"
+    function_name = f"pdb-{code_dir}"
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    sys.path.insert(0, str(FUNCTION_DIR))
+    sys.path.insert(0, str(FUNCTIONS / code_dir))
     tracer = Tracer()
     tracer.install()
     app = importlib.import_module("app")
     region = os.environ.get("AWS_REGION", "us-east-1")
-    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
     for line in sys.stdin:
         request: dict[str, Any] = json.loads(line)
         context = LambdaContext(
-            function_name=FUNCTION_NAME,
+            function_name=function_name,
             invoked_function_arn=arn,
             memory_limit_in_mb=int(os.environ.get("BENCH_MEMORY_MB", "1024")),
             timeout_seconds=TIMEOUT_SECONDS,

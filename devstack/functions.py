@@ -38,9 +38,11 @@ class FunctionSpec:
 def default_functions(settings: Settings) -> dict[str, FunctionSpec]:
     """Every function of the system under the name the settings give it locally."""
     executor_name = settings.executor_function_arn.rsplit(":", 1)[-1]
+    archiver_name = settings.archiver_function_arn.rsplit(":", 1)[-1]
     by_dir = {
         settings.scheduler_function_name: "scheduler",
         executor_name: "executor",
+        archiver_name: "archiver",
         "pdb-retention": "retention",
         "pdb-restore": "restore",
         "pdb-api": "api",

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devstack.template import Template, properties
+from platform_backup_cli import console_files
 
 log = logging.getLogger("devstack.gateway")
 
@@ -198,6 +199,12 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             started = time.monotonic()
             body = self._read_body()
+            path = urlsplit(self.path).path
+            if console_files.is_console(path) and self.command in ("GET", "HEAD"):
+                # The console's own files; its API calls come back through /v1 like any client's.
+                self._send(*console_files.serve(path))
+                log.info("%s %s", self.command, self.path)
+                return
             event = build_event(
                 self.command,
                 self.path,
@@ -211,6 +218,11 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             except Exception:
                 log.exception("%s %s", self.command, self.path)
                 status, headers, data = _json(502, {"message": "Internal server error"})
+            self._send(status, headers, data)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            log.info("%s %s %s %.0fms", self.command, self.path, status, elapsed_ms)
+
+        def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
             self.send_response(status)
             for key, value in headers:
                 if key.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -219,8 +231,6 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
-            elapsed_ms = (time.monotonic() - started) * 1000
-            log.info("%s %s %s %.0fms", self.command, self.path, status, elapsed_ms)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

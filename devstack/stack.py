@@ -16,6 +16,8 @@ from devstack.invoker import Invoker
 from devstack.resources import CreatedResources, create_resources
 from devstack.schedules import Clock, ScheduleLoop, utc_now
 from devstack.template import TEMPLATE_PATH, load_template
+from platform_backup.adapters import aws as aws_clients
+from platform_backup.composition import common as composition
 from platform_backup.settings import Settings, load
 
 log = logging.getLogger("devstack")
@@ -49,6 +51,10 @@ class Stack:
         self.lambda_targets.uninstall()
         self.invoker.uninstall()
         self.aws.stop()
+        # The functions ran in this process: what they built (clients, tables bound to this
+        # stack's endpoint) goes with it, so a stack started next builds afresh.
+        composition.reset()
+        aws_clients.client.cache_clear()
         log.info("local stack stopped")
 
 

@@ -105,7 +105,7 @@ class ApiClient:
         self.local = self._host in _LOCAL_HOSTS
         self._signer: Signer | None = None
 
-    def _sign(self) -> Signer | None:
+    def signer(self) -> Signer | None:
         # Built at the first request, so `--help` never looks for credentials.
         if self.local:
             return None
@@ -128,7 +128,7 @@ class ApiClient:
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        signer = self._sign()
+        signer = self.signer()
         if signer is not None:
             headers = signer.headers(method, url, data, headers)
         request = urllib.request.Request(url, data=data, method=method, headers=headers)

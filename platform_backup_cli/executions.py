@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from platform_backup_cli.client import api, segment
+from platform_backup_cli.client import ApiClient, api, segment
 from platform_backup_cli.jobs import JobKind, add_show_and_watch
 from platform_backup_cli.plans import plan_id_of
 from platform_backup_cli.render import (
@@ -20,6 +20,7 @@ from platform_backup_cli.render import (
     say,
     size,
 )
+from platform_backup_cli.storages import storage_name
 from platform_backup_cli.watch import Gauge, Interval
 
 app = typer.Typer(help="Backup runs: scheduled, manual, and before restores.", no_args_is_help=True)
@@ -48,13 +49,14 @@ def gauge(execution: dict[str, Any]) -> Gauge:
     )
 
 
-def outcome(execution: dict[str, Any]) -> str:
+def outcome(client: ApiClient, execution: dict[str, Any]) -> str:
     status = execution.get("status")
     if status == "succeeded":
         progress = execution.get("progress") or {}
         return (
             f"succeeded: backup {execution.get('backupId')} "
-            f"({size(progress.get('bytesDumped'))} dumped) on storage {execution.get('storageId')}"
+            f"({size(progress.get('bytesDumped'))} dumped) "
+            f"on storage {storage_name(client, execution.get('storageId'))}"
         )
     if status == "skipped":
         return f"skipped: {execution.get('reason') or execution.get('error')}"

@@ -26,7 +26,7 @@ class JobKind:
     columns: Sequence[Column]
     start_with: str  # the command that starts one, told when there is none yet
     gauge: Callable[[Job], Gauge]
-    outcome: Callable[[Job], str]
+    outcome: Callable[[ApiClient, Job], str]  # the client names what the job's ids refer to
     warnings: Callable[[Job], list[str]]  # printed on stderr before the outcome
     details: Callable[[Job], list[Any]]  # rich renderables of `show`
 
@@ -50,19 +50,20 @@ class JobKind:
         for renderable in self.details(job):
             out.print(renderable)
 
-    def finish(self, job: Job, as_json: bool) -> None:
+    def finish(self, client: ApiClient, job: Job, as_json: bool) -> None:
         """Reports how the job ended; only one that succeeded exits 0."""
         for line in self.warnings(job):
             warn(line)
         if as_json:
             emit_json(job)
         else:
-            say(self.outcome(job))
+            say(self.outcome(client, job))
         if job.get("status") != "succeeded":
             raise typer.Exit(1)
 
     def watch(self, client: ApiClient, job_id: str, interval: float, as_json: bool) -> None:
-        self.finish(follow(client, f"{self.path}/{segment(job_id)}", self.gauge, interval), as_json)
+        job = follow(client, f"{self.path}/{segment(job_id)}", self.gauge, interval)
+        self.finish(client, job, as_json)
 
 
 def add_show_and_watch(app: typer.Typer, kind: JobKind, show_help: str, watch_help: str) -> None:

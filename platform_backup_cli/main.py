@@ -7,7 +7,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from platform_backup_cli import backups, executions, plans, restores, storages
+from platform_backup_cli import (
+    backups,
+    console_server,
+    executions,
+    plans,
+    recovery,
+    restores,
+    storages,
+)
 from platform_backup_cli.client import DEFAULT_API, ApiClient, CliError
 from platform_backup_cli.render import error
 
@@ -34,10 +42,12 @@ app = typer.Typer(
 app.add_typer(storages.app, name="storages")
 app.command("quota")(storages.quota)
 app.add_typer(plans.app, name="plan")
+app.command("recovery-window")(recovery.recovery_window)
 app.command("run")(executions.run)
 app.add_typer(executions.app, name="executions")
 app.add_typer(backups.app, name="backups")
 app.add_typer(restores.app, name="restore")
+app.command("console")(console_server.console)
 
 
 @app.callback()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +12,16 @@ import typer
 import yaml
 
 from platform_backup_cli.client import ApiClient, CliError, api, segment
-from platform_backup_cli.render import JsonFlag, console, emit_json, fields, moment, say, table
+from platform_backup_cli.render import (
+    JsonFlag,
+    console,
+    emit_json,
+    fields,
+    moment,
+    say,
+    size,
+    table,
+)
 from platform_backup_cli.storages import resolve_storage, resolve_storages
 
 app = typer.Typer(help="The backup plan: schedule, storages, retention.", no_args_is_help=True)
@@ -33,9 +43,12 @@ FLAGS = {
     "retention_local_value": "localValue",
     "retention_remote_mode": "remoteMode",
     "retention_remote_value": "remoteValue",
+    "point_in_time": "pointInTime",
+    "archive_interval": "archiveInterval",
 }
 # What GET returns beyond the body that POST and PUT take.
-READ_ONLY = ("id", "state", "revision", "createdAt", "updatedAt")
+# What the API adds to a plan it returns (the storages by name), never sent back.
+READ_ONLY = ("id", "state", "revision", "createdAt", "updatedAt", "storages")
 
 PlanRef = Annotated[
     str | None, typer.Argument(help="The plan's id (default: the only plan).", show_default=False)
@@ -75,6 +88,22 @@ LocalModeOpt = Annotated[str | None, typer.Option(help="count or days.")]
 LocalValueOpt = Annotated[int | None, typer.Option(help="Copies or days kept locally.")]
 RemoteModeOpt = Annotated[str | None, typer.Option(help="permanent, count or days.")]
 RemoteValueOpt = Annotated[int | None, typer.Option(help="Copies or days kept remotely.")]
+
+
+class Switch(StrEnum):
+    on = "on"
+    off = "off"
+
+
+PointInTimeOpt = Annotated[
+    Switch | None,
+    typer.Option(
+        help="Archive the binary log to restore to any second (on: the server is checked first)."
+    ),
+]
+ArchiveIntervalOpt = Annotated[
+    int | None, typer.Option(help="Minutes between binary-log archive runs, 1 to 15 (default 5).")
+]
 
 
 def single_plan(client: ApiClient) -> dict[str, Any]:
@@ -152,6 +181,13 @@ def _apply(body: dict[str, Any], client: ApiClient, given: dict[str, Any]) -> di
         body["policy"] = policy
     if retention:
         body["retention"] = retention
+    if "pointInTime" in given or "archiveInterval" in given:
+        point_in_time = dict(body.get("pointInTime") or {})
+        if "pointInTime" in given:
+            point_in_time["enabled"] = given["pointInTime"] == Switch.on
+        if "archiveInterval" in given:
+            point_in_time["archiveIntervalMinutes"] = given["archiveInterval"]
+        body["pointInTime"] = point_in_time
     return _with_storage_ids(client, body)
 
 
@@ -201,6 +237,25 @@ def retention_of(retention: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def point_in_time_of(point_in_time: dict[str, Any] | None) -> str:
+    if not point_in_time or not point_in_time.get("enabled"):
+        return "off"
+    return f"on, binary log archived every {point_in_time.get('archiveIntervalMinutes')} min"
+
+
+def _storages(plan: dict[str, Any], uses: tuple[str, ...]) -> list[str]:
+    """The plan's storages by name, with their room (an older API names only their ids)."""
+    named = [s for s in plan.get("storages") or [] if s.get("use") in uses]
+    if not named:
+        ids = plan.get("localStorageIds") if "primary" in uses else plan.get("remoteStorageId")
+        return list(ids or []) if isinstance(ids, list) else [ids] if ids else []
+    return [
+        f"{s.get('name') or s['id']} ({s['use']}, {size(s.get('availableBytes'))} "
+        f"of {size(s.get('capacityBytes'))} free)"
+        for s in named
+    ]
+
+
 def show_plan(plan: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(plan)
@@ -213,11 +268,12 @@ def show_plan(plan: dict[str, Any], as_json: bool) -> None:
                 ("state", plan.get("state")),
                 ("description", plan.get("description")),
                 ("data center", plan.get("dataCenter")),
-                ("local storages", plan.get("localStorageIds")),
+                ("local storages", _storages(plan, ("primary", "failover"))),
                 ("remote sync", "yes" if plan.get("remoteSync") else "no"),
-                ("remote storage", plan.get("remoteStorageId")),
+                ("remote storage", _storages(plan, ("remote",))),
                 ("schedule", schedule_of(plan.get("policy") or {})),
                 ("retention", retention_of(plan.get("retention") or {})),
+                ("point-in-time", point_in_time_of(plan.get("pointInTime"))),
                 ("revision", plan.get("revision")),
                 ("created", moment(plan.get("createdAt"))),
                 ("updated", moment(plan.get("updatedAt"))),
@@ -245,6 +301,8 @@ def create(
     retention_local_value: LocalValueOpt = None,
     retention_remote_mode: RemoteModeOpt = None,
     retention_remote_value: RemoteValueOpt = None,
+    point_in_time: PointInTimeOpt = None,
+    archive_interval: ArchiveIntervalOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create the plan from flags, or from --file (flags given with it override the file)."""
@@ -276,12 +334,16 @@ def update(
     retention_local_value: LocalValueOpt = None,
     retention_remote_mode: RemoteModeOpt = None,
     retention_remote_value: RemoteValueOpt = None,
+    point_in_time: PointInTimeOpt = None,
+    archive_interval: ArchiveIntervalOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change the plan: the flags given, on the current plan; or --file as the whole new body."""
     client = api(ctx)
     current = get_plan(client, plan_id)
-    body = _read_file(file) if file else {k: v for k, v in current.items() if k not in READ_ONLY}
+    # A file may be a plan as the API returned it: what the API adds is not sent back.
+    source = _read_file(file) if file else current
+    body = {k: v for k, v in source.items() if k not in READ_ONLY}
     body = _apply(body, client, _changes(ctx.params))
     show_plan(client.put(f"/v1/plans/{segment(current['id'])}", body), as_json)
 

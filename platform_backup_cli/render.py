@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -39,6 +40,22 @@ def emit_json(data: Any) -> None:
 
 def size(value: Any) -> str:
     return decimal(int(value)) if isinstance(value, int) else "-"
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+_UNITS.update({f"{p}b": f for p, f in list(_UNITS.items()) if p not in ("", "b")})
+_UNITS.update({f"{p}ib": 1024 ** (i + 1) for i, p in enumerate("kmgtp")})
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+
+
+def parse_size(value: str) -> int:
+    """Bytes from what people write: 107374182400, 100GiB, 100 GB, 1.5TiB (GiB = 2^30)."""
+    match = _SIZE.match(value.lower())
+    if not match or match.group(2) not in _UNITS:
+        raise typer.BadParameter(
+            f"'{value}' is not a size: write bytes, or a number with a unit (100GiB, 500GB, 2TiB)"
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def moment(value: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from platform_backup_cli.client import api, segment
+from platform_backup_cli.client import ApiClient, api, segment
 from platform_backup_cli.jobs import JobKind, add_show_and_watch
 from platform_backup_cli.plans import plan_id_of
 from platform_backup_cli.render import (
@@ -63,7 +63,7 @@ def gauge(restore: dict[str, Any]) -> Gauge:
     )
 
 
-def outcome(restore: dict[str, Any]) -> str:
+def outcome(_: ApiClient, restore: dict[str, Any]) -> str:
     status = restore.get("status")
     if status == "succeeded":
         return f"succeeded: {databases_of(restore).replace(chr(10), ', ')}"
@@ -89,6 +89,7 @@ def details(restore: dict[str, Any]) -> list[Any]:
                 ("backup", restore.get("backupId")),
                 ("status", restore.get("status")),
                 ("phase", restore.get("phase")),
+                ("point in time", moment(restore.get("pointInTime"))),
                 ("progress", f"{progress.get('percent', 0)}%"),
                 ("mode", target.get("mode")),
                 ("databases", databases_of(restore)),
@@ -128,8 +129,19 @@ def start(
     before: Annotated[
         str | None, typer.Option(help="Or: the newest successful backup before this ISO time.")
     ] = None,
+    point_in_time: Annotated[
+        str | None,
+        typer.Option(
+            "--point-in-time",
+            help="Or: the databases as they were at this ISO time with its offset (a full "
+            "backup, then the archived binary log replayed up to it).",
+        ),
+    ] = None,
     plan: Annotated[
-        str | None, typer.Option("--plan", help="With --before: the plan (default: the only).")
+        str | None,
+        typer.Option(
+            "--plan", help="With --before or --point-in-time: the plan (default: the only)."
+        ),
     ] = None,
     mode: Annotated[Mode, typer.Option(help="Into new databases, or over the live ones.")] = (
         Mode.NEW_DATABASE
@@ -154,10 +166,12 @@ def start(
     interval: Interval = 1.0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Restore a backup (--backup) or the newest one before a time (--before)."""
-    if (backup is None) == (before is None):
+    """Restore a backup (--backup), the newest one before a time (--before), or the state at
+    an instant (--point-in-time)."""
+    if sum(given is not None for given in (backup, before, point_in_time)) != 1:
         raise typer.BadParameter(
-            "give either --backup ID or --before TIME", param_hint="--backup / --before"
+            "give one of --backup ID, --before TIME and --point-in-time TIME",
+            param_hint="--backup / --before / --point-in-time",
         )
     if mode == Mode.IN_PLACE and not confirm:
         raise typer.BadParameter(
@@ -179,7 +193,10 @@ def start(
     if backup is not None:
         restore = client.post(f"/v1/backups/{segment(backup)}/restores", body)
     else:
-        body["before"] = before
+        if point_in_time is not None:
+            body["pointInTime"] = point_in_time
+        else:
+            body["before"] = before
         restore = client.post(f"/v1/plans/{segment(plan_id_of(client, plan))}/restores", body)
     if watch:
         if not as_json:

@@ -16,6 +16,7 @@ from platform_backup_cli.render import (
     emit_json,
     fields,
     moment,
+    parse_size,
     print_page,
     say,
     size,
@@ -65,6 +66,16 @@ def resolve_storage(client: ApiClient, ref: str) -> str:
     return resolve_storages(client, [ref])[0]
 
 
+def storage_name(client: ApiClient, storage_id: str | None) -> str:
+    """The storage's name for people; its id when it is gone or cannot be read."""
+    if not storage_id:
+        return "-"
+    try:
+        return str(client.get(f"/v1/storages/{segment(storage_id)}")["name"])
+    except CliError:
+        return storage_id
+
+
 def show_storage(storage: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(storage)
@@ -105,7 +116,16 @@ def add_storage(
     name: Annotated[str, typer.Option(help="A name for people, e.g. primary.")],
     role: Annotated[str, typer.Option(help="local (primary/failover) or remote (off-site).")],
     bucket: Annotated[str, typer.Option(help="An existing S3 bucket.")],
-    capacity_bytes: Annotated[int, typer.Option(help="The authorized quota, in bytes.")],
+    capacity_bytes: Annotated[
+        int,
+        typer.Option(
+            "--capacity",
+            "--capacity-bytes",
+            parser=parse_size,
+            metavar="SIZE",
+            help="The authorized quota: bytes, or with a unit (100GiB, 500GB).",
+        ),
+    ],
     region: Annotated[str, typer.Option(envvar="AWS_REGION", help="The bucket's region.")],
     prefix: Annotated[str, typer.Option(help="Key prefix: empty or ending with '/'.")] = "",
     as_json: JsonFlag = False,

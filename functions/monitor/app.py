@@ -1,5 +1,7 @@
 """Monitor entry point: every five minutes (an EventBridge schedule; the event says nothing the
-check needs), publishes StalenessRatio, which BackupStaleAlarm compares with 1.5."""
+check needs), publishes StalenessRatio, which BackupStaleAlarm compares with 1.5, and for each
+plan archiving its binary log ArchiveLagSeconds and ArchiveLagRatio (dimension ``plan``), which
+ArchiveLagAlarm compares with 2."""
 
 from platform_backup import startup
 
@@ -10,14 +12,20 @@ startup.begin()
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from platform_backup.composition.monitor import monitor, settings
-from platform_backup.observability import logger, metrics
+from platform_backup.composition.monitor import archive_lag, monitor, settings
+from platform_backup.observability import NAMESPACE, logger, metrics
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
+
+
+def _per_plan(name: str, unit: MetricUnit, value: float, plan_id: str) -> None:
+    # One EMF blob per plan: a dimension set holds for every metric of its blob.
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="plan", value=plan_id)
 
 
 @logger.inject_lambda_context
@@ -27,7 +35,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="StalenessRatio", unit=MetricUnit.NoUnit, value=report.ratio)
     for plan in report.plans:
         logger.info("plan staleness", **asdict(plan))
-    return {"stalenessRatio": report.ratio, "plans": [asdict(plan) for plan in report.plans]}
+    lags = archive_lag().check()
+    for lag in lags:
+        _per_plan("ArchiveLagSeconds", MetricUnit.Seconds, lag.seconds, lag.plan_id)
+        _per_plan("ArchiveLagRatio", MetricUnit.NoUnit, lag.ratio, lag.plan_id)
+        logger.info("plan archive lag", **asdict(lag))
+    return {
+        "stalenessRatio": report.ratio,
+        "plans": [asdict(plan) for plan in report.plans],
+        "archiveLag": [asdict(lag) for lag in lags],
+    }
 
 
 # Init is over: what it made stays out of the garbage collector's passes.

@@ -27,7 +27,14 @@ settings()
 
 class RestoreStep(BaseModel):
     step: Literal[
-        "validate", "safety-backup", "restore", "verify", "finalize", "rollback", "abandon"
+        "validate",
+        "safety-backup",
+        "restore",
+        "replay",
+        "verify",
+        "finalize",
+        "rollback",
+        "abandon",
     ]
     restoreId: str
     # What a Catch passed on: {"Error": ..., "Cause": ...}.

@@ -1,5 +1,6 @@
 """Retention entry point: the EventBridge event of a successful (or partially successful)
-backup, ``{"detail": {"planId", "executionId", "backupId"}}``; prunes that plan's copies."""
+backup, ``{"detail": {"planId", "executionId", "backupId"}}``; prunes that plan's copies, then
+its archived binary-log segments no kept backup needs."""
 
 # No ``from __future__ import annotations``: the local stack loads this file outside
 # sys.modules, where pydantic could not resolve BackupEvent's postponed reference to BackupOutcome.
@@ -41,6 +42,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     summary = retention().apply(request.detail.planId)
     metrics.add_metric(name="CopiesPruned", unit=MetricUnit.Count, value=len(summary.pruned))
     metrics.add_metric(name="RetentionItemsRead", unit=MetricUnit.Count, value=summary.itemsRead)
+    metrics.add_metric(
+        name="SegmentsPruned", unit=MetricUnit.Count, value=len(summary.segmentsPruned)
+    )
     logger.info("retention applied", **asdict(summary))
     return asdict(summary)
 

@@ -89,6 +89,7 @@ class CommonSettings(_Settings):
     executions_table: str = _variable("EXECUTIONS_TABLE")
     backups_table: str = _variable("BACKUPS_TABLE")
     restores_table: str = _variable("RESTORES_TABLE")
+    archive_table: str = _variable("ARCHIVE_TABLE")
     # The template's two local buckets, so registering the default storages needs no lookup.
     primary_bucket: str = _variable("PRIMARY_BUCKET")
     fallback_bucket: str = _variable("FALLBACK_BUCKET")
@@ -101,6 +102,9 @@ class ApiSettings(CommonSettings):
     scheduler_function_name: str = _variable("SCHEDULER_FUNCTION_NAME")
     executor_function_arn: str = _variable("EXECUTOR_FUNCTION_ARN")
     restore_state_machine_arn: str = _variable("RESTORE_STATE_MACHINE_ARN")
+    # Asked synchronously whether the server's binary log can be archived, before a plan turns
+    # point-in-time recovery on.
+    archiver_function_name: str = _variable("ARCHIVER_FUNCTION_NAME")
 
 
 class SchedulerSettings(CommonSettings):
@@ -108,6 +112,7 @@ class SchedulerSettings(CommonSettings):
     scheduler_role_arn: str = _variable("SCHEDULER_ROLE_ARN")
     schedule_dlq_arn: str = _variable("SCHEDULE_DLQ_ARN")
     executor_function_arn: str = _variable("EXECUTOR_FUNCTION_ARN")
+    archiver_function_arn: str = _variable("ARCHIVER_FUNCTION_ARN")
 
 
 class ExecutorSettings(CommonSettings):
@@ -115,6 +120,10 @@ class ExecutorSettings(CommonSettings):
     db_names: list[str] = _variable("PLATFORM_DB_NAMES", _csv)
     # The default bus: the retention rule and any operator's own rules listen there.
     event_bus_name: str = _variable("EVENT_BUS_NAME", default="default")
+
+
+class ArchiverSettings(CommonSettings):
+    db_secret_arn: str = _variable("DB_SECRET_ARN")
 
 
 class RetentionSettings(CommonSettings):
@@ -130,7 +139,9 @@ class MonitorSettings(CommonSettings):
     pass
 
 
-class Settings(ApiSettings, SchedulerSettings, ExecutorSettings, RetentionSettings):
+class Settings(
+    ApiSettings, SchedulerSettings, ExecutorSettings, ArchiverSettings, RetentionSettings
+):
     """Every setting at once: the local stack and the tests, which host all the functions."""
 
 

@@ -131,3 +131,10 @@ def stack(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # The console's browser tests leave a screenshot of each page here, for review.
+    shots = REPO_ROOT / ".artifacts" / "console-screenshots"
+    if shots.is_dir():
+        terminalreporter.write_line(f"console screenshots: {shots}")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -373,11 +374,11 @@ def test_binlog_position_in_the_dump_is_recorded_in_the_manifest(
         tools=tools,
     )
     # Then the manifest holds the position and the GTID
-    assert result.manifest["binlog"] == {
-        "file": "mariadb-bin.000042",
-        "position": 1234,
-        "gtid": "0-1-99",
-    }
+    binlog = dict(result.manifest["binlog"])
+    observed = datetime.fromisoformat(binlog.pop("observedAt"))
+    assert binlog == {"file": "mariadb-bin.000042", "position": 1234, "gtid": "0-1-99"}
+    # with the time the snapshot was known to be taken by (the dump's first bytes)
+    assert datetime.now(UTC) - timedelta(minutes=5) < observed <= datetime.now(UTC)
 
 
 def test_dump_cut_short_is_never_completed_even_when_the_tool_exits_0(

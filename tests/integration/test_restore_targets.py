@@ -5,22 +5,16 @@ test_restore.py: the real API and workflow on moto's Step Functions engine, the 
 
 from __future__ import annotations
 
-import getpass
 import json
-import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devstack.private_server import PrivateServer, private_server
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.composition.retention import retention
-from tests.integration.conftest import free_port
 from tests.integration.test_restore import System, drop, system
 from tests.support.databases import RUN_ID, sql
 
@@ -28,43 +22,24 @@ pytestmark = pytest.mark.integration
 
 __all__ = ["system"]  # the restore system fixture, shared with test_restore.py
 
-# Outside a root PATH the server binary is usually not found by name.
-MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 Run = Callable[[str], str]
 
 
 @dataclass(frozen=True)
 class Server:
-    """A private MariaDB server: root over its own socket for the test's checks, and a user with
-    a password over TCP for the restore."""
+    """A private MariaDB server (devstack.private_server): root over its own socket for the test's
+    checks, and a user with a password over TCP for the restore."""
 
-    workdir: Path
-    port: int
+    private: PrivateServer
     username: str
     password: str
 
     @property
-    def socket(self) -> Path:
-        return self.workdir / "mysqld.sock"
+    def port(self) -> int:
+        return self.private.port
 
     def sql(self, statement: str) -> str:
-        done = subprocess.run(
-            [
-                "mariadb",
-                "--no-defaults",
-                f"--socket={self.socket}",
-                "--user=root",
-                "--batch",
-                "--skip-column-names",
-                "--raw",
-                "--default-character-set=utf8mb4",
-            ],
-            input=statement.encode(),
-            capture_output=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode()
-        return done.stdout.decode()
+        return self.private.sql(statement)
 
     def secret(self, system: System) -> str:
         """Its connection as a Secrets Manager secret in the RDS format; the secret's ARN."""
@@ -82,78 +57,16 @@ class Server:
         return str(created["ARN"])
 
 
-def _start(server: Server) -> subprocess.Popen[bytes]:
-    data, tmp = server.workdir / "data", server.workdir / "tmp"
-    tmp.mkdir()
-    # Its own tmpdir above all: a starting server deletes every #sql* file in its tmpdir, which
-    # in a shared /tmp are the temporary tables of the platform database's server.
-    own = [f"--datadir={data}", f"--tmpdir={tmp}", f"--user={getpass.getuser()}"]
-    install = subprocess.run(
-        [
-            "mariadb-install-db",
-            "--no-defaults",
-            *own,
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    assert install.returncode == 0, install.stdout.decode() + install.stderr.decode()
-    log = server.workdir / "error.log"
-    process = subprocess.Popen(
-        [
-            MARIADBD,
-            "--no-defaults",
-            *own,
-            f"--socket={server.socket}",
-            f"--port={server.port}",
-            "--bind-address=127.0.0.1",
-            f"--pid-file={server.workdir / 'mysqld.pid'}",
-            f"--log-error={log}",
-            "--innodb-buffer-pool-size=64M",
-            "--skip-log-bin",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    ping = ["mariadb-admin", "--no-defaults", f"--socket={server.socket}", "-u", "root", "ping"]
-    ready_by = time.monotonic() + 60
-    while subprocess.run(ping, capture_output=True, check=False).returncode != 0:
-        if process.poll() is not None or time.monotonic() > ready_by:
-            reason = log.read_text() if log.exists() else "no error log"
-            raise AssertionError(f"the second server did not start: {reason[-2000:]}")
-        time.sleep(0.1)
-    return process
-
-
 @pytest.fixture
 def second_server() -> Iterator[Server]:
     """Started in a temporary directory on a free port; stopped and removed whatever happens."""
-    # Short: a socket path is limited to about 100 characters.
-    workdir = Path(tempfile.mkdtemp(prefix="pdbt-srv-"))
     password = f"Dr#{RUN_ID} \"q\" 'x' \\ $HOME ;"
-    server = Server(workdir, free_port(), f"pdbt_dr_{RUN_ID}", password)
-    process: subprocess.Popen[bytes] | None = None
-    try:
-        process = _start(server)
-        escaped = password.replace("\\", "\\\\").replace("'", "\\'")
+    with private_server() as private:
+        server = Server(private, f"pdbt_dr_{RUN_ID}", password)
         # What a restore onto a new server needs: creating databases and, for the dump's
         # DEFINER clauses, objects on behalf of another user.
-        server.sql(
-            f"CREATE USER '{server.username}'@'%' IDENTIFIED BY '{escaped}';"
-            f" GRANT ALL PRIVILEGES ON *.* TO '{server.username}'@'%';"
-        )
+        private.create_user(server.username, password)
         yield server
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def checksums(run: Run, database: str) -> dict[str, str]:

@@ -337,3 +337,64 @@ def test_a_failing_scheduler_leaves_the_plan_as_it_was(
     assert "ServiceQuotaExceededException" in response.body["error"]["message"]
     assert api.get("/v1/plans").body["items"] == []
     assert api.delete(f"/v1/storages/{storages['primary']}").status == 204
+
+
+def test_the_plan_names_its_storages_with_their_room(
+    api: ApiClient, plan_body: dict[str, Any], storages: dict[str, str]
+) -> None:
+    # When the plan is created and read
+    created = api.post("/v1/plans", plan_body).body
+    plan = api.get(f"/v1/plans/{created['id']}").body
+    # Then it names primary, failover and remote, each with its capacity and free bytes
+    named = [(s["use"], s["name"], s["id"]) for s in plan["storages"]]
+    assert named == [
+        ("primary", "primary", storages["primary"]),
+        ("failover", "fallback", storages["fallback"]),
+        ("remote", "remote", storages["remote"]),
+    ]
+    assert all(s["capacityBytes"] == s["availableBytes"] == 10**12 for s in plan["storages"])
+    assert api.get("/v1/plans").body["items"][0]["storages"] == plan["storages"]
+    # And a renamed storage reads with its new name
+    api.patch(f"/v1/storages/{storages['remote']}", {"name": "off-site"})
+    assert api.get(f"/v1/plans/{plan['id']}").body["storages"][2]["name"] == "off-site"
+
+
+def test_a_plan_without_timezone_reads_its_times_in_the_start_times_offset(
+    api: ApiClient, aws: MotoEnv, plan_body: dict[str, Any]
+) -> None:
+    # Given a daily 00:30 plan whose start time says +08:00, and no timezone
+    start = (datetime.now(UTC) + timedelta(days=3)).date()
+    policy = {"cycle": "daily", "executionTime": "00:30", "startTime": f"{start}T00:00:00+08:00"}
+    body = _set(plan_body, "policy", policy)
+    # When it is created
+    plan = api.post("/v1/plans", body).body
+    # Then it shows the fixed-offset zone it used, and runs at 00:30 at +08:00 (16:30 UTC)
+    assert plan["policy"]["timezone"] == "Etc/GMT-8"
+    assert schedule_of(aws, plan["id"])["ScheduleExpressionTimezone"] == "Etc/GMT-8"
+    first = api.get(f"/v1/plans/{plan['id']}/next-runs?count=1").body["runs"][0]
+    assert first == {
+        "local": f"{start}T00:30:00+08:00",
+        "utc": f"{start - timedelta(days=1)}T16:30:00Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("start_time", "zone"),
+    [("2026-12-01T00:00:00Z", "UTC"), ("2026-12-01T00:00:00-05:00", "Etc/GMT+5")],
+)
+def test_the_zone_of_a_start_time_offset(
+    api: ApiClient, plan_body: dict[str, Any], start_time: str, zone: str
+) -> None:
+    policy = {"cycle": "daily", "executionTime": "00:30", "startTime": start_time}
+    plan = api.post("/v1/plans", _set(plan_body, "policy", policy)).body
+    assert plan["policy"]["timezone"] == zone
+
+
+def test_an_offset_of_no_whole_hour_needs_a_timezone(
+    api: ApiClient, plan_body: dict[str, Any]
+) -> None:
+    policy = {"cycle": "daily", "executionTime": "00:30", "startTime": "2026-12-01T00:00:00+05:30"}
+    response = api.post("/v1/plans", _set(plan_body, "policy", policy))
+    assert response.status == 400
+    assert [d["field"] for d in response.body["error"]["details"]] == ["policy.timezone"]
+    assert "Asia/Kolkata" in response.body["error"]["message"]

@@ -134,6 +134,7 @@ def test_the_executor_loads_its_pipeline_and_not_the_restore() -> None:
         ("api", "RESTORE_STATE_MACHINE_ARN"),
         ("scheduler", "SCHEDULER_ROLE_ARN"),
         ("executor", "DB_SECRET_ARN"),
+        ("archiver", "ARCHIVE_TABLE"),
         ("restore", "PLATFORM_DB_NAMES"),
         ("retention", "BACKUPS_TABLE"),
         ("monitor", "PLANS_TABLE"),
@@ -147,7 +148,7 @@ def test_a_missing_setting_fails_the_cold_start_naming_it(function: str, variabl
 
 
 @pytest.mark.parametrize(
-    "function", ["api", "scheduler", "executor", "retention", "restore", "monitor"]
+    "function", ["api", "scheduler", "executor", "archiver", "retention", "restore", "monitor"]
 )
 def test_init_runs_no_full_garbage_collection_and_freezes_what_it_made(function: str) -> None:
     # When the function starts cold

@@ -20,6 +20,7 @@ from devstack.template import REPO_ROOT, Template, load_template, properties
 from platform_backup.observability import NAMESPACE
 from platform_backup.settings import (
     ApiSettings,
+    ArchiverSettings,
     CommonSettings,
     ExecutorSettings,
     MonitorSettings,
@@ -195,6 +196,7 @@ FUNCTION_SETTINGS: dict[str, type[CommonSettings]] = {
     "ApiFunction": ApiSettings,
     "SchedulerFunction": SchedulerSettings,
     "ExecutorFunction": ExecutorSettings,
+    "ArchiverFunction": ArchiverSettings,
     "RetentionFunction": RetentionSettings,
     "RestoreFunction": RestoreSettings,
     "MonitorFunction": MonitorSettings,
@@ -224,11 +226,13 @@ def test_functions_in_the_vpc_get_the_database_secret_and_names(template: Templa
         for rid, f in template.resources(FUNCTION).items()
         if "VpcConfig" in properties(f)
     }
-    assert set(in_vpc) >= {"ExecutorFunction", "RestoreFunction"}
+    assert set(in_vpc) >= {"ExecutorFunction", "RestoreFunction", "ArchiverFunction"}
     for logical_id, props in in_vpc.items():
-        variables = props["Environment"]["Variables"]
-        assert _ref(variables["DB_SECRET_ARN"]) == "DatabaseSecretArn", logical_id
-        assert _ref(variables["PLATFORM_DB_NAMES"]) == "PlatformDatabaseNames", logical_id
+        given = props["Environment"]["Variables"]
+        assert _ref(given["DB_SECRET_ARN"]) == "DatabaseSecretArn", logical_id
+        # The archiver reads the binary log, which is the server's whole, not some databases'.
+        if "PLATFORM_DB_NAMES" in variables(FUNCTION_SETTINGS[logical_id]):
+            assert _ref(given["PLATFORM_DB_NAMES"]) == "PlatformDatabaseNames", logical_id
 
 
 def test_alarms_watch_the_namespace_the_code_publishes_to(template: Template) -> None:

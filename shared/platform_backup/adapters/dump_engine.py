@@ -77,4 +77,5 @@ class MariaDbDumpEngine:
             compression=str(result.compression),
             databases=list(databases),
             failover_reason=result.failover_reason,
+            binlog=result.manifest.get("binlog"),
         )

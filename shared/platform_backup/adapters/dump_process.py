@@ -16,6 +16,7 @@ import termios
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,12 @@ class DumpWatch:
         self.raw_bytes = 0
         self._head = bytearray()
         self._tail = b""
+        # When the dump's first bytes came: its snapshot (and binlog position) was taken before.
+        self._first_at: datetime | None = None
 
     def feed(self, chunk: memoryview) -> None:
+        if self._first_at is None:
+            self._first_at = datetime.now(UTC)
         self.raw_bytes += len(chunk)
         if len(self._head) < _HEAD_BYTES:
             self._head += chunk[: _HEAD_BYTES - len(self._head)]
@@ -129,6 +134,7 @@ class DumpWatch:
             "file": found.group(1).decode() if found else None,
             "position": int(found.group(2)) if found else None,
             "gtid": gtid.group(1).decode() if gtid else None,
+            "observedAt": self._first_at.isoformat() if self._first_at else None,
         }
 
 

@@ -1,4 +1,5 @@
-"""Invoking this service's own functions (the API asks the scheduler function to reconcile)."""
+"""Invoking this service's own functions (the API asks the scheduler function to reconcile, and
+the archiver function to check the server before point-in-time recovery is turned on)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client
 from platform_backup.errors import DependencyFailed
+from platform_backup.services.ports import ServerProblem
 
 
 class FunctionInvoker:
@@ -65,3 +67,37 @@ class ExecutorLauncher:
 
     def start_backup(self, payload: dict[str, object]) -> None:
         self._invoker.start(self._function, dict(payload))
+
+
+class ArchiverServerCheck:
+    """BinlogServerCheck through the archiver function, the one function that reaches the
+    server's binary log: ``{"action": "check", "archiveIntervalMinutes": N}`` ->
+    ``{"ok": bool, "problems": [{"setting", "message"}]}``."""
+
+    def __init__(self, invoker: FunctionInvoker, function_name: str) -> None:
+        self._invoker = invoker
+        self._function = function_name
+
+    def problems(self, archive_interval_minutes: int) -> list[ServerProblem]:
+        payload = {"action": "check", "archiveIntervalMinutes": archive_interval_minutes}
+        try:
+            result = self._invoker.call(self._function, payload)
+        except DependencyFailed as exc:
+            raise DependencyFailed(
+                "the archiver function could not be reached to check the server's binary log "
+                f"({exc.message}); nothing was changed: try again"
+            ) from exc
+        answer = result if isinstance(result, dict) else {}
+        listed = answer.get("problems")
+        if not isinstance(answer.get("ok"), bool) or not isinstance(listed, list):
+            raise DependencyFailed(
+                "the archiver function gave no answer to the server check; nothing was changed"
+            )
+        found = [
+            ServerProblem(str(p.get("setting") or "server"), str(p.get("message") or ""))
+            for p in listed
+            if isinstance(p, dict)
+        ]
+        if not answer["ok"] and not found:
+            found = [ServerProblem("server", "the server's binary log cannot be archived")]
+        return found

@@ -51,6 +51,7 @@ class MariaDbTools:
 
     client: str = "mariadb"
     dump: str = "mariadb-dump"
+    binlog: str = "mariadb-binlog"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import zstandard
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, in_list, session
 from platform_backup.adapters.schema_objects import inspect_objects
-from platform_backup.services.ports import Applied, TargetObjects
+from platform_backup.services.ports import Applied, TargetObjects, TargetSettings
 
 # The client reads the dump as the server sent it: binary mode keeps a \0 or \r in the text from
 # being taken for a client command; the packet limit is the server's largest.
@@ -120,6 +120,18 @@ class MariaDbTarget:
     def drop(self, conn: DbConnection, databases: Sequence[str]) -> None:
         with session(conn, DEFAULT_TOOLS) as db:
             db.query("; ".join(f"DROP DATABASE IF EXISTS {quote(name)}" for name in databases))
+
+    def settings(self, conn: DbConnection) -> TargetSettings:
+        with session(conn, DEFAULT_TOOLS) as db:
+            ((log_bin, trusts, packet),), ((supers,),) = db.query_many(
+                [
+                    "SELECT @@log_bin, @@log_bin_trust_function_creators, @@max_allowed_packet",
+                    "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES"
+                    " WHERE PRIVILEGE_TYPE = 'SUPER' AND GRANTEE = CONCAT(\"'\","
+                    " REPLACE(CURRENT_USER(), '@', \"'@'\"), \"'\")",
+                ]
+            )
+        return TargetSettings(log_bin == "1", trusts == "1", int(supers) > 0, int(packet))
 
     def apply(self, conn: DbConnection, chunks: Iterable[bytes], **options: Any) -> Applied:
         return apply_dump(conn, chunks, **options)

@@ -79,19 +79,11 @@ class S3BackupSource:
     def stream(self, copy: BackupCopy, version: str | None, sha256: str) -> Iterator[bytes]:
         """The object's chunks, read ahead. The last chunk is held back until the whole object
         matched ``sha256``, so a changed object never delivers its completion line."""
-        digest = hashlib.sha256()
-        pending: bytes | None = None
-        for chunk in _read_ahead(lambda: (c for c, _ in self._read(copy, version))):
-            digest.update(chunk)
-            if pending is not None:
-                yield pending
-            pending = chunk
-        if digest.hexdigest() != sha256:
-            raise ChecksumMismatch(
-                f"s3://{copy.bucket}/{copy.key} changed since it was validated: stopped"
-            )
-        if pending is not None:
-            yield pending
+        return held_until_verified(
+            lambda: (c for c, _ in self._read(copy, version)),
+            sha256,
+            f"s3://{copy.bucket}/{copy.key}",
+        )
 
     def _read(self, copy: BackupCopy, version: str | None) -> Iterator[tuple[bytes, str | None]]:
         s3 = client("s3", _region(copy, self._region))
@@ -108,7 +100,23 @@ class S3BackupSource:
 _END = object()
 
 
-def _read_ahead(make: Any) -> Iterator[bytes]:
+def held_until_verified(make: Any, sha256: str, where: str) -> Iterator[bytes]:
+    """The chunks of ``make()``, read ahead, the last held back until all of them matched
+    ``sha256``: a consumer never sees the end of bytes that changed since they were checked."""
+    digest = hashlib.sha256()
+    pending: bytes | None = None
+    for chunk in read_ahead(make):
+        digest.update(chunk)
+        if pending is not None:
+            yield pending
+        pending = chunk
+    if digest.hexdigest() != sha256:
+        raise ChecksumMismatch(f"{where} changed since it was validated: stopped")
+    if pending is not None:
+        yield pending
+
+
+def read_ahead(make: Any) -> Iterator[bytes]:
     """Runs the iterator ``make()`` returns on a thread, a few chunks ahead of the consumer."""
     buffer: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
     stop = threading.Event()

@@ -168,6 +168,21 @@ class RestoreItem(_Table):
     byTime = _ByTimeRestores()
 
 
+class ArchiveItem(_Table):
+    """Point-in-time recovery, per plan (``item``): ``state``, ``segment#<sequence>``,
+    ``break#<time>#<kind>`` and ``run#<scheduled time>`` (the guard of one scheduled run)."""
+
+    class Meta(_Table.Meta):
+        abstract = False
+
+    planId = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)
+    body = JSONAttribute(null=True)
+    # The state's write count: every write of it is conditional on the one read.
+    version = NumberAttribute(null=True)
+    expiresAt = NumberAttribute(null=True)
+
+
 # Logical ID in template.yaml -> (model, Settings field holding its name).
 TABLES: dict[str, tuple[type[Model], str]] = {
     "StoragesTable": (StorageItem, "storages_table"),
@@ -176,6 +191,7 @@ TABLES: dict[str, tuple[type[Model], str]] = {
     "ExecutionsTable": (ExecutionItem, "executions_table"),
     "BackupsTable": (BackupItem, "backups_table"),
     "RestoresTable": (RestoreItem, "restores_table"),
+    "ArchiveTable": (ArchiveItem, "archive_table"),
 }
 
 
@@ -199,7 +215,8 @@ def bind_tables(settings: CommonSettings) -> None:
     for model, field in TABLES.values():
         meta: Any = model.Meta
         name = getattr(settings, field)
-        if meta.table_name != name or meta.region != settings.region:
-            meta.table_name = name
-            meta.region = settings.region
-            model._connection = None  # a cached connection would keep the old table name
+        meta.table_name = name
+        meta.region = settings.region
+        # Bound once per cold start: a cached connection would keep the old table name or the
+        # endpoint of a local stack that has stopped (the demo starts a second one).
+        model._connection = None

@@ -7,7 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from platform_backup.api import errors, executions, plans, restores, storages
+from platform_backup.api import (
+    errors,
+    executions,
+    plans,
+    recovery_window,
+    restores,
+    storages,
+)
 
 TITLE = "Platform Database Backup API"
 VERSION = "1.0.0"
@@ -15,6 +22,7 @@ VERSION = "1.0.0"
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(storages.router)
 app.include_router(plans.router)
+app.include_router(recovery_window.router)
 app.include_router(executions.router)
 app.include_router(restores.router)
 errors.register(app)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from platform_backup.api.models import ItemList, NextRun, NextRuns, created, no_content, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
 from platform_backup.composition import api as root
-from platform_backup.domain.plan import Plan, PlanSpec, PlanState
+from platform_backup.domain.plan import PlanSpec, PlanState, PlanView
 
 router = Router()
 
@@ -20,30 +20,30 @@ router = Router()
 @router.post(
     "/v1/plans",
     summary="Create the backup plan of the platform database",
-    responses=responses(201, Plan, 409, 422, 503, body=True),
+    responses=responses(201, PlanView, 409, 422, 503, body=True),
     tags=["plans"],
 )
-def create_plan(spec: Annotated[PlanSpec, Body()]) -> Response[Plan]:
+def create_plan(spec: Annotated[PlanSpec, Body()]) -> Response[PlanView]:
     return created(root.plans().create(spec))
 
 
-@router.get("/v1/plans", summary="List backup plans", responses=responses(200, ItemList[Plan]))
-def list_plans(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[Plan]:
+@router.get("/v1/plans", summary="List backup plans", responses=responses(200, ItemList[PlanView]))
+def list_plans(limit: Limit = DEFAULT_LIMIT, nextToken: NextToken = None) -> ItemList[PlanView]:
     page = root.plans().page(limit, nextToken)
-    return ItemList[Plan](items=page.items, nextToken=page.next_token)
+    return ItemList[PlanView](items=page.items, nextToken=page.next_token)
 
 
-@router.get("/v1/plans/<plan_id>", summary="Show a plan", responses=responses(200, Plan, 404))
-def get_plan(plan_id: str) -> Plan:
+@router.get("/v1/plans/<plan_id>", summary="Show a plan", responses=responses(200, PlanView, 404))
+def get_plan(plan_id: str) -> PlanView:
     return root.plans().get(plan_id)
 
 
 @router.put(
     "/v1/plans/<plan_id>",
     summary="Replace a plan (same body as create)",
-    responses=responses(200, Plan, 404, 409, 422, 503, body=True),
+    responses=responses(200, PlanView, 404, 409, 422, 503, body=True),
 )
-def replace_plan(plan_id: str, spec: Annotated[PlanSpec, Body()]) -> Plan:
+def replace_plan(plan_id: str, spec: Annotated[PlanSpec, Body()]) -> PlanView:
     return root.plans().replace(plan_id, spec)
 
 
@@ -60,18 +60,18 @@ def delete_plan(plan_id: str) -> Response[None]:
 @router.post(
     "/v1/plans/<plan_id>/pause",
     summary="Pause the plan's schedule",
-    responses=responses(200, Plan, 404, 409, 503),
+    responses=responses(200, PlanView, 404, 409, 503),
 )
-def pause_plan(plan_id: str) -> Plan:
+def pause_plan(plan_id: str) -> PlanView:
     return root.plans().set_state(plan_id, PlanState.PAUSED)
 
 
 @router.post(
     "/v1/plans/<plan_id>/resume",
     summary="Resume the plan's schedule",
-    responses=responses(200, Plan, 404, 409, 503),
+    responses=responses(200, PlanView, 404, 409, 503),
 )
-def resume_plan(plan_id: str) -> Plan:
+def resume_plan(plan_id: str) -> PlanView:
     return root.plans().set_state(plan_id, PlanState.ENABLED)
 
 

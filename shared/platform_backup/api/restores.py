@@ -37,7 +37,8 @@ def restore_backup(backup_id: str, request: Annotated[RestoreRequest, Body()]) -
 
 @router.post(
     "/v1/plans/<plan_id>/restores",
-    summary="Restore the plan's newest backup taken before a time",
+    summary="Restore the plan's newest backup taken before a time, or the databases as they were"
+    " at an instant (pointInTime: a full backup, then the archived binary log replayed)",
     responses=responses(202, Restore, 404, 409, 422, 503, body=True),
     tags=["restores"],
 )

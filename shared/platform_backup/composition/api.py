@@ -1,5 +1,7 @@
-"""The API function's use cases: storages, plans, the reads of executions and backups, run-now
-(launches the executor), deleting a backup, and starting a restore (starts the workflow).
+"""The API function's use cases: storages, plans (turning point-in-time recovery on asks the
+archiver function to check the server), the recovery window, the reads of executions and
+backups, run-now (launches the executor), deleting a backup, and starting a restore (starts the
+workflow).
 
 A request uses one of them, so each is imported and built by the first request that needs it,
 not at cold start: a container that only ever lists executions never loads the restore's or
@@ -16,6 +18,7 @@ from platform_backup.settings import ApiSettings
 if TYPE_CHECKING:
     from platform_backup.services.backup_queries import BackupQueries
     from platform_backup.services.plans import PlanService
+    from platform_backup.services.recovery_windows import RecoveryWindows
     from platform_backup.services.restore_requests import RestoreRequests
     from platform_backup.services.retention import RetentionService
     from platform_backup.services.run_now import RunNow
@@ -37,14 +40,32 @@ def storages() -> StorageService:
 
 @once
 def plans() -> PlanService:
-    from platform_backup.adapters.functions import FunctionInvoker, SchedulerFunctionSync
+    from platform_backup.adapters.functions import (
+        ArchiverServerCheck,
+        FunctionInvoker,
+        SchedulerFunctionSync,
+    )
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
     from platform_backup.adapters.storage_repo import DynamoStorageRepository
     from platform_backup.services.plans import PlanService
 
     invoker = FunctionInvoker(settings().region)
     sync = SchedulerFunctionSync(invoker, settings().scheduler_function_name)
-    return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow)
+    check = ArchiverServerCheck(invoker, settings().archiver_function_name)
+    return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow, check)
+
+
+@once
+def recovery_windows() -> RecoveryWindows:
+    from platform_backup.adapters.archive_repo import DynamoArchiveRepository
+    from platform_backup.adapters.backup_repo import DynamoBackupRepository
+    from platform_backup.adapters.plan_repo import DynamoPlanRepository
+    from platform_backup.services.recovery_windows import RecoveryWindows
+
+    settings()
+    return RecoveryWindows(
+        DynamoPlanRepository(), DynamoBackupRepository(), DynamoArchiveRepository(), utcnow
+    )
 
 
 @once
@@ -79,6 +100,7 @@ def backup_deletes() -> RetentionService:
 
 @once
 def restore_requests() -> RestoreRequests:
+    from platform_backup.adapters.archive_repo import DynamoArchiveRepository
     from platform_backup.adapters.backup_repo import DynamoBackupRepository
     from platform_backup.adapters.lease import DynamoLeases
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
@@ -96,4 +118,5 @@ def restore_requests() -> RestoreRequests:
         plans=DynamoPlanRepository(),
         workflow=StepFunctionsWorkflow(current.restore_state_machine_arn, current.region),
         clock=utcnow,
+        archive=DynamoArchiveRepository(),
     )

@@ -1,11 +1,12 @@
-"""The monitor function's use case: the plans' staleness."""
+"""The monitor function's use cases: the plans' staleness and their archive lag."""
 
 from __future__ import annotations
 
+from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.execution_repo import DynamoExecutionRepository
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.composition.common import once, settings_of, utcnow
-from platform_backup.services.monitor import StalenessMonitor
+from platform_backup.services.monitor import ArchiveLagMonitor, StalenessMonitor
 from platform_backup.settings import MonitorSettings
 
 settings = settings_of(MonitorSettings)
@@ -15,3 +16,9 @@ settings = settings_of(MonitorSettings)
 def monitor() -> StalenessMonitor:
     settings()
     return StalenessMonitor(DynamoPlanRepository(), DynamoExecutionRepository(), utcnow)
+
+
+@once
+def archive_lag() -> ArchiveLagMonitor:
+    settings()
+    return ArchiveLagMonitor(DynamoPlanRepository(), DynamoArchiveRepository(), utcnow)

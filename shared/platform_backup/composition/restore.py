@@ -1,18 +1,23 @@
 """The restore function's use case: the workflow's steps (the backup source, the MariaDB
-target, and the executor's runner for the safety backup)."""
+target, the archived binary log and its replay, and the executor's runner for the safety
+backup)."""
 
 from __future__ import annotations
 
+from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
+from platform_backup.adapters.binlog_replay import MariaDbBinlogReplayer
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.adapters.mysql_restore import MariaDbTarget
 from platform_backup.adapters.restore_repo import DynamoRestoreRepository
 from platform_backup.adapters.restore_source import S3BackupSource
 from platform_backup.adapters.secrets import read_db_secret
+from platform_backup.adapters.segment_store import S3SegmentStore
 from platform_backup.composition.common import once, settings_of, utcnow
 from platform_backup.composition.executor import runner
 from platform_backup.services.restore_records import RestoreRecords
+from platform_backup.services.restore_replay import RestoreReplays
 from platform_backup.services.restore_steps import RestoreSteps
 from platform_backup.services.restore_verify import RestoreVerifier
 from platform_backup.settings import RestoreSettings
@@ -39,4 +44,10 @@ def restore_steps() -> RestoreSteps:
         safety=runner(),
         connect=connect,
         clock=utcnow,
+        replays=RestoreReplays(
+            DynamoArchiveRepository(),
+            S3SegmentStore(current.region),
+            MariaDbBinlogReplayer(),
+            utcnow,
+        ),
     )

@@ -1,11 +1,15 @@
-"""The retention function's use case (also the API's delete of a backup)."""
+"""The retention function's use case, the plan's binary-log segments included (also the API's
+delete of a backup)."""
 
 from __future__ import annotations
 
+from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.s3_objects import S3Objects
+from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.services.archive_retention import ArchiveRetention
 from platform_backup.services.retention import RetentionService
 from platform_backup.settings import RetentionSettings
 
@@ -22,4 +26,11 @@ def retention() -> RetentionService:
         clock=utcnow,
         safety_days=current.safety_backup_retention_days,
         default_region=current.region,
+        archive=ArchiveRetention(
+            DynamoBackupRepository(),
+            DynamoArchiveRepository(),
+            S3Objects(),
+            DynamoStorageRepository(),
+            current.region,
+        ),
     )

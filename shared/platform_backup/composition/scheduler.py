@@ -17,6 +17,7 @@ def schedules() -> ScheduleReconciler:
     targets = ScheduleTargets(
         group=current.schedule_group,
         executor_arn=current.executor_function_arn,
+        archiver_arn=current.archiver_function_arn,
         role_arn=current.scheduler_role_arn,
         dead_letter_arn=current.schedule_dlq_arn,
     )

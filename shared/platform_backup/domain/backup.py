@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from platform_backup.domain.point_in_time import BinlogPosition
 from platform_backup.domain.trigger import Trigger
 
 CopyStatus = Literal["available", "pending", "failed", "deleted"]
@@ -54,6 +55,8 @@ class Backup(BaseModel):
     # dies without clearing them blocks nothing for long.
     readBy: str | None = None
     readUntil: datetime | None = None
+    # Where in the server's binary log the snapshot was: a point-in-time window opens here.
+    binlog: BinlogPosition | None = None
 
     def local_copy(self) -> BackupCopy | None:
         return next((c for c in self.copies if c.role == "local" and c.status == "available"), None)

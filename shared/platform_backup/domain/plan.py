@@ -9,13 +9,22 @@ fields and names the field to fix.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
+from platform_backup.domain.point_in_time import PointInTime
+from platform_backup.domain.storage import StorageRole
 from platform_backup.errors import FieldError, ValidationFailed
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -55,6 +64,19 @@ def _zone(value: str) -> str:
     return value
 
 
+def zone_of_offset(start: datetime) -> str | None:
+    """The fixed-offset zone of a start time's own offset: ``Etc/GMT-8`` for ``+08:00`` (the
+    ``Etc`` names invert the sign), ``UTC`` for ``+00:00``; None when no IANA zone has that
+    offset (not a whole hour, or beyond -12..+14)."""
+    offset = start.utcoffset() or timedelta(0)
+    hours, rest = divmod(int(offset.total_seconds()), 3600)
+    if rest or not -12 <= hours <= 14:
+        return None
+    if hours == 0:
+        return "UTC"
+    return f"Etc/GMT{-hours:+d}"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
@@ -71,8 +93,28 @@ class Policy(_Model):
         description="an instant with an offset; the first run is the first match at or after it"
     )
     timezone: Annotated[str, AfterValidator(_zone)] = Field(
-        default="UTC", description="IANA time zone the weekdays and times are read in"
+        default="UTC",
+        description=(
+            "IANA time zone the weekdays and times are read in; when absent, the start time's "
+            "own offset as a fixed zone (Etc/GMT-8 for +08:00), and the plan shows the one used"
+        ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zone_of_start_time(cls, data: Any) -> Any:
+        # A plan written as "00:30 from 2026-12-01T00:00+08:00" means 00:30 at +08:00, not UTC.
+        if not isinstance(data, dict) or data.get("timezone") is not None:
+            return data
+        start = data.get("startTime")
+        if isinstance(start, str):
+            try:
+                start = datetime.fromisoformat(start)
+            except ValueError:
+                return data  # the startTime field reports it
+        zone = zone_of_offset(start) if isinstance(start, datetime) and start.tzinfo else None
+        # Without a zone the field stays unset, and check_plan_rules asks for it.
+        return data if zone is None else {**data, "timezone": zone}
 
     @property
     def zone(self) -> ZoneInfo:
@@ -112,6 +154,9 @@ class PlanSpec(_Model):
     remoteStorageId: StorageId | None = None
     policy: Policy
     retention: Retention
+    pointInTime: PointInTime | None = Field(
+        default=None, description="archive the binary log to restore to any second; off if absent"
+    )
 
 
 class Plan(PlanSpec):
@@ -122,6 +167,30 @@ class Plan(PlanSpec):
     createdAt: datetime
     updatedAt: datetime
     revision: int = Field(default=1, description="increases with every change of the plan")
+
+
+StorageUse = Literal["primary", "failover", "remote"]
+
+
+class PlanStorage(BaseModel):
+    """A storage the plan uses, by name and with its room, so a reader needs no second call."""
+
+    id: str
+    use: StorageUse
+    name: str | None = Field(description="None when the storage is no longer registered")
+    role: StorageRole | None = None
+    bucket: str | None = None
+    capacityBytes: int | None = None
+    usedBytes: int | None = None
+    availableBytes: int | None = None
+
+
+class PlanView(Plan):
+    """The plan as the API answers it: the stored plan and the storages it names."""
+
+    storages: list[PlanStorage] = Field(
+        default_factory=list, description="primary, failover (if any), then remote (if any)"
+    )
 
 
 def check_plan_rules(spec: PlanSpec) -> None:
@@ -158,6 +227,14 @@ def check_plan_rules(spec: PlanSpec) -> None:
                 FieldError("retention.remote.value", f"required for {remote.mode}: 1 or more")
             )
     policy = spec.policy
+    if "timezone" not in policy.model_fields_set:
+        errors.append(
+            FieldError(
+                "policy.timezone",
+                f"the start time's offset ({policy.startTime.strftime('%z')}) is no whole-hour "
+                "zone: give the timezone, e.g. 'Asia/Kolkata'",
+            )
+        )
     if policy.cycle == Cycle.WEEKLY.value:
         if not policy.weekdays:
             errors.append(

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.errors import FieldError, ValidationFailed
@@ -14,7 +14,9 @@ from platform_backup.errors import FieldError, ValidationFailed
 RestoreMode = Literal["new-database", "in-place"]
 RestoreSource = Literal["auto", "local", "remote"]
 RestoreStatus = Literal["running", "succeeded", "rolled-back", "failed"]
-RestorePhase = Literal["validate", "safety-backup", "restore", "verify", "finalize", "rollback"]
+RestorePhase = Literal[
+    "validate", "safety-backup", "restore", "replay", "verify", "finalize", "rollback"
+]
 FINAL_RESTORE_STATUSES: frozenset[str] = frozenset({"succeeded", "rolled-back", "failed"})
 
 # MariaDB's identifier limit; a suffix pushing a name past it is refused up front.
@@ -52,7 +54,46 @@ class RestoreRequest(BaseModel):
 
 
 class PlanRestoreRequest(RestoreRequest):
-    before: datetime = Field(description="restore the newest backup taken before this time")
+    before: datetime | None = Field(
+        default=None, description="restore the newest backup taken before this time"
+    )
+    pointInTime: datetime | None = Field(
+        default=None,
+        description="restore the databases as they were at this instant (ISO 8601 with offset): "
+        "a full backup, then the archived binary log replayed up to it",
+    )
+
+    @field_validator("pointInTime")
+    @classmethod
+    def _has_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("needs a UTC offset (e.g. 2026-12-01T10:15:30+08:00 or ...Z)")
+        return value
+
+    def check_one_way(self) -> None:
+        """``before`` or ``pointInTime``: exactly one says what to restore."""
+        if (self.before is None) == (self.pointInTime is None):
+            raise ValidationFailed.of_many(
+                [
+                    FieldError(name, "set exactly one of before and pointInTime")
+                    for name in ("before", "pointInTime")
+                ]
+            )
+
+
+class RestoreReplay(BaseModel):
+    """The binary-log part of a point-in-time restore: which archived segments, from where in
+    the first, and every event before ``stopBefore`` (the second after the instant)."""
+
+    segments: list[int] = Field(description="sequences of the archived segments replayed")
+    files: list[str] = Field(default_factory=list, description="their binary-log files")
+    roles: list[str] = Field(
+        default_factory=list, description="the copy of each that validation checked"
+    )
+    startPosition: int
+    stopBefore: datetime
+    bytesTotal: int = 0
+    applied: bool = Field(default=False, description="every segment was replayed")
 
 
 class RestoreProgress(BaseModel):
@@ -85,6 +126,10 @@ class Restore(BaseModel):
         default=None, description="the copy Validate checked and Restore reads"
     )
     sourceVersion: str | None = Field(default=None, description="its S3 object version")
+    pointInTime: datetime | None = Field(
+        default=None, description="the instant restored to (a full backup, then the replay)"
+    )
+    replay: RestoreReplay | None = None
     targetTouched: bool = Field(
         default=False, description="the target received statements: a failure rolls back"
     )

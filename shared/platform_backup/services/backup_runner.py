@@ -22,6 +22,7 @@ from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.execution import Execution, ExecutionProgress
 from platform_backup.domain.lease import LeaseLost
 from platform_backup.domain.plan import Plan, PlanState
+from platform_backup.domain.point_in_time import binlog_position
 from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate
 from platform_backup.domain.storage import Storage
 from platform_backup.errors import DomainError, OutOfTime, QuotaExhausted, ValidationFailed
@@ -351,6 +352,7 @@ class BackupRunner:
             sha256=outcome.sha256,
             databases=outcome.databases,
             durationSeconds=round(seconds, 3),
+            binlog=binlog_position(outcome.binlog),
             copies=[
                 BackupCopy(
                     storageId=target.storage_id,

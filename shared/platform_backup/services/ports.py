@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from platform_backup.domain.execution import Execution
     from platform_backup.domain.lease import Holder
     from platform_backup.domain.plan import Plan
+    from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment, SegmentCopy
     from platform_backup.domain.restore import Restore
     from platform_backup.domain.retention import RetentionCursor
     from platform_backup.domain.storage import Storage, StoragePatch
@@ -224,6 +225,8 @@ class DumpOutcome(NamedTuple):
     compression: str
     databases: list[str]
     failover_reason: str | None
+    # Where in the binary log the snapshot was (file, position, gtid, observedAt), when logging.
+    binlog: dict[str, Any] | None = None
 
 
 class DumpEngine(Protocol):
@@ -313,6 +316,21 @@ class Applied(NamedTuple):
     stderr: str
 
 
+class Replayed(NamedTuple):
+    raw_bytes: int  # binary-log bytes read
+    exit_code: int
+    stderr: str
+
+
+class TargetSettings(NamedTuple):
+    """What a target server must allow for a restore (and a replay) to load."""
+
+    log_bin: bool
+    trusts_function_creators: bool
+    has_super: bool
+    max_allowed_packet: int
+
+
 class TargetObjects(NamedTuple):
     """What a set of databases holds, by kind, as ``database.name``."""
 
@@ -332,6 +350,7 @@ class TargetServer(Protocol):
     def objects(self, conn: Any, databases: Sequence[str]) -> TargetObjects: ...
     def row_counts(self, conn: Any, tables: Sequence[str]) -> dict[str, int]: ...
     def drop(self, conn: Any, databases: Sequence[str]) -> None: ...
+    def settings(self, conn: Any) -> TargetSettings: ...
     def apply(
         self,
         conn: Any,
@@ -343,3 +362,146 @@ class TargetServer(Protocol):
         progress: Callable[[int], None],
         on_start: Callable[[], None],
     ) -> Applied: ...
+
+
+# -- point-in-time recovery -----------------------------------------------------------------
+
+
+class SegmentStore(Protocol):
+    """Archived segments in storage."""
+
+    def checksum(self, copy: SegmentCopy) -> Checked: ...
+    def stream(self, copy: SegmentCopy, sha256: str) -> Iterator[bytes]:
+        """The stored bytes; raises ChecksumMismatch at the end when they are not ``sha256``."""
+
+
+class BinlogReplayer(Protocol):
+    def replay(
+        self,
+        conn: Any,
+        segments: Sequence[Callable[[], Iterable[bytes]]],
+        *,
+        start_position: int,
+        stop_before: datetime,
+        names: Mapping[str, str],
+        progress: Callable[[int], None],
+        on_start: Callable[[], None],
+    ) -> Replayed:
+        """Replays the segments' events (from ``start_position`` in the first, before
+        ``stop_before``) of the databases in ``names`` into them, in one client session."""
+
+
+class ArchiveRepository(Protocol):
+    """The plan's archive: its state, segments, history breaks and run guards. State writes are
+    conditional on the state read (None when another writer came first)."""
+
+    def state(self, plan_id: str) -> ArchiveState: ...
+    def save_state(self, previous: ArchiveState, state: ArchiveState) -> ArchiveState | None: ...
+    def add_segment(
+        self, previous: ArchiveState, segment: Segment, state: ArchiveState
+    ) -> ArchiveState | None: ...
+    def replace_segment(self, segment: Segment) -> None: ...
+    def segments(self, plan_id: str) -> list[Segment]: ...
+    def remove_segment(self, plan_id: str, sequence: int) -> bool: ...
+    def add_break(self, brk: HistoryBreak) -> None: ...
+    def breaks(self, plan_id: str) -> list[HistoryBreak]: ...
+    def remove_break(self, brk: HistoryBreak) -> None: ...
+    def claim_run(self, plan_id: str, scheduled: str, now: float) -> bool: ...
+    def forget(self, plan_id: str) -> None: ...
+
+
+class BinlogFile(NamedTuple):
+    name: str
+    size: int
+
+
+class BinlogServerStatus(NamedTuple):
+    """What the server says of its binary log (SHOW BINARY LOGS and the variables)."""
+
+    log_bin: bool
+    binlog_format: str
+    server_id: int
+    files: tuple[BinlogFile, ...]  # oldest first; the last is the one being written
+    expire_seconds: int  # how long the server keeps binary logs; 0 = until purged by hand
+
+
+class BinlogSource(Protocol):
+    """The protected server's binary log, read over the replication protocol (never its disk)."""
+
+    def status(self) -> BinlogServerStatus: ...
+
+    def rotate(self) -> datetime:
+        """Closes the file being written (FLUSH BINARY LOGS); the server's time just before,
+        by which every committed transaction is in a closed file."""
+
+    def fetch(self, file: str) -> Iterator[bytes]:
+        """The raw bytes of one closed file, as the server has them."""
+
+
+class BinlogSummary(NamedTuple):
+    """What a binary-log file's events say of it (adapters/binlog_events.py reads them)."""
+
+    bytes: int
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    first_gtid: str | None
+    last_gtid: str | None
+    server_ids: frozenset[int]
+
+
+class BinlogScan(Protocol):
+    """Reads a file's events as its bytes stream past."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def summary(self) -> BinlogSummary:
+        """Raises a DomainError when the bytes were no whole binary-log file."""
+
+
+class SegmentWritten(NamedTuple):
+    raw_bytes: int
+    compressed_bytes: int
+    sha256: str  # of the stored (compressed) object
+
+
+class SegmentWriteRefused(Exception):
+    """The storage refused the segment (its reason says how); nothing was left there."""
+
+
+class SegmentWriter(Protocol):
+    def write(self, target: ObjectRef, chunks: Iterable[bytes]) -> SegmentWritten:
+        """Stores ``chunks`` compressed at ``target``. Raises SegmentWriteRefused when the storage
+        refuses (after removing anything partial); an error of ``chunks`` itself propagates."""
+
+
+class ArchiveMetrics(Protocol):
+    """The archive's figures the alarms read, per plan."""
+
+    def history_break(self, plan_id: str, kind: str) -> None: ...
+    def lag(self, plan_id: str, seconds: float, interval_seconds: float) -> None: ...
+    def failed(self, plan_id: str) -> None: ...
+    def segment(self, plan_id: str, raw_bytes: int, compressed_bytes: int) -> None: ...
+
+
+class ServerProblem(NamedTuple):
+    """A server setting that keeps the binary log from being archived and replayed safely."""
+
+    setting: str  # "log_bin", "binlog_format", "binlog_expire_logs_seconds", ...
+    message: str
+
+
+class BinlogServerCheck(Protocol):
+    """Asks the protected server, before point-in-time recovery is turned on, whether its binary
+    log can be archived at this interval."""
+
+    def problems(self, archive_interval_minutes: int) -> list[ServerProblem]:
+        """What would have to change on the server (empty: nothing). Raises DependencyFailed
+        when the check could not be made."""
+
+
+class BackupHistory(Protocol):
+    """A plan's backups by creation time (the byPlan index)."""
+
+    def read_range(
+        self, plan_id: str, lower: datetime | None, upper: datetime | None
+    ) -> BackupBatch: ...

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from platform_backup.domain.recovery import BackupStart, ReplayPlan, plan_replay
 from platform_backup.domain.restore import (
     PlanRestoreRequest,
     Restore,
     RestoreProgress,
+    RestoreReplay,
     RestoreRequest,
     check_confirmation,
     copies_for,
@@ -19,6 +21,7 @@ from platform_backup.domain.restore import (
 )
 from platform_backup.errors import DomainError, Unprocessable
 from platform_backup.services.ports import (
+    ArchiveRepository,
     BackupReads,
     Page,
     PlanLookup,
@@ -37,6 +40,7 @@ class RestoreRequests:
         plans: PlanLookup,
         workflow: Workflow,
         clock: Callable[[], datetime],
+        archive: ArchiveRepository,
     ) -> None:
         self._restores = restores
         self._records = records
@@ -44,6 +48,7 @@ class RestoreRequests:
         self._plans = plans
         self._workflow = workflow
         self._clock = clock
+        self._archive = archive
 
     def get(self, restore_id: str) -> Restore:
         return self._restores.get(restore_id)
@@ -54,20 +59,55 @@ class RestoreRequests:
     def start_before(
         self, plan_id: str, request: PlanRestoreRequest, requested_by: str | None
     ) -> Restore:
-        """Restores the plan's newest backup taken before ``request.before``."""
+        """Restores the plan's newest backup taken before ``request.before``, or the state at
+        ``request.pointInTime``."""
+        request.check_one_way()
         self._plans.get(plan_id)
+        if request.pointInTime is not None:
+            return self._start_at(plan_id, request, request.pointInTime, requested_by)
         before = request.before
+        assert before is not None
         batch = self._backups.read_range(plan_id, None, before)
         for stored in batch.backups:
             if copies_for(stored.value, request.source):
-                plain = RestoreRequest.model_validate(request.model_dump(exclude={"before"}))
+                plain = RestoreRequest.model_validate(
+                    request.model_dump(exclude={"before", "pointInTime"})
+                )
                 return self.start(stored.value.id, plain, requested_by)
         raise Unprocessable(
             f"plan '{plan_id}' has no backup with a {request.source} copy taken before "
             f"{before.isoformat()}"
         )
 
-    def start(self, backup_id: str, request: RestoreRequest, requested_by: str | None) -> Restore:
+    def _start_at(
+        self, plan_id: str, request: PlanRestoreRequest, target: datetime, requested_by: str | None
+    ) -> Restore:
+        """A full backup at or before ``target`` whose window reaches it, then the replay of the
+        archived binary log up to it. Outside every window: 409 naming them, nothing started."""
+        # Every backup: a refusal names every window, also those after the instant.
+        batch = self._backups.read_range(plan_id, None, None)
+        starts = [
+            BackupStart(b.id, b.createdAt, b.binlog.file, b.binlog.position, b.binlog.observedAt)
+            for stored in batch.backups
+            if (b := stored.value).binlog is not None and copies_for(b, request.source)
+        ]
+        plan = plan_replay(
+            target,
+            starts,
+            self._archive.segments(plan_id),
+            self._archive.breaks(plan_id),
+            self._clock(),
+        )
+        plain = RestoreRequest.model_validate(request.model_dump(exclude={"before", "pointInTime"}))
+        return self.start(plan.backup_id, plain, requested_by, replay=plan)
+
+    def start(
+        self,
+        backup_id: str,
+        request: RestoreRequest,
+        requested_by: str | None,
+        replay: ReplayPlan | None = None,
+    ) -> Restore:
         backup = self._backups.get(backup_id)
         plan = self._plans.find(backup.planId)
         check_confirmation(request, plan.name if plan else None)
@@ -92,6 +132,8 @@ class RestoreRequests:
             databases=names,
             requestedBy=requested_by,
             progress=RestoreProgress(bytesTotal=backup.rawBytes),
+            pointInTime=replay.target if replay else None,
+            replay=_replay_record(replay) if replay else None,
             startedAt=now,
             updatedAt=now,
         )
@@ -109,3 +151,13 @@ class RestoreRequests:
                 self._records.final(restore, status="failed", error=message)
             raise
         return restore
+
+
+def _replay_record(plan: ReplayPlan) -> RestoreReplay:
+    return RestoreReplay(
+        segments=[s.sequence for s in plan.segments],
+        files=[s.file for s in plan.segments],
+        startPosition=plan.start_position,
+        stopBefore=plan.stop_before,
+        bytesTotal=plan.replay_bytes,
+    )

@@ -1,11 +1,13 @@
-"""The restore workflow's steps (Validate, SafetyBackup, Restore, Verify, Finalize; Rollback on
-any failure, Abandon when Rollback fails), each a call of ``run_step`` from functions/restore.
+"""The restore workflow's steps (Validate, SafetyBackup, Restore, Replay, Verify, Finalize;
+Rollback on any failure, Abandon when Rollback fails), each a call of ``run_step`` from
+functions/restore.
 
 What makes it safe:
 - the plan's lease, taken by the API before the restore exists, is kept (renewed by every step)
   until the end, so no backup and no other restore runs meanwhile;
 - the object is checked against the manifest's SHA-256 before anything touches the target, and
-  read again pinned to the version checked;
+  read again pinned to the version checked; so is every binary-log segment a point-in-time
+  restore replays (services/restore_replay.py), and the target's settings it needs;
 - ``targetTouched`` is written before the first statement reaches the target: Rollback knows
   whether there is anything to undo;
 - the lease and the backup's read hold are released before the final status is written, and a
@@ -45,6 +47,7 @@ from platform_backup.services.ports import (
     TargetServer,
 )
 from platform_backup.services.restore_records import RestoreRecords
+from platform_backup.services.restore_replay import RestoreReplays, target_problem
 from platform_backup.services.restore_verify import RestoreVerifier
 
 
@@ -60,6 +63,7 @@ class RestoreSteps:
         safety: SafetyBackups,
         connect: Callable[[str | None], Any],
         clock: Callable[[], datetime],
+        replays: RestoreReplays,
     ) -> None:
         self._restores = restores
         self._records = records
@@ -70,6 +74,7 @@ class RestoreSteps:
         self._safety = safety
         self._connect = connect
         self._clock = clock
+        self._replays = replays
 
     def run_step(
         self, step: str, restore_id: str, deadline: Deadline, error: Mapping[str, Any] | None
@@ -85,6 +90,7 @@ class RestoreSteps:
             "validate": self._validate,
             "safety-backup": self._safety_backup,
             "restore": self._apply,
+            "replay": self._replay,
             "verify": self._verify,
             "finalize": self._finalize,
         }
@@ -127,7 +133,12 @@ class RestoreSteps:
                 "no copy of the backup can be restored: " + "; ".join(problems or ["none left"])
             )
         copy, checked = chosen
+        replay = self._replays.validate(restore, keeper)
         conn = self._connect(restore.targetSecretArn)
+        largest = max((s.raw_bytes for s in self._replays.segments(restore)), default=0)
+        problem = target_problem(self._target.settings(conn), restore, largest)
+        if problem is not None:
+            raise Unprocessable(problem)
         if not restore.in_place:
             existing = self._target.existing(conn, list(restore.databases.values()))
             if existing:
@@ -139,7 +150,11 @@ class RestoreSteps:
             self._target.existing(conn, list(restore.databases.values()))
         warnings = [*restore.warnings, *(f"{p}: used the next copy" for p in problems)]
         return self._records.save(
-            restore, sourceCopy=copy, sourceVersion=checked.version, warnings=warnings
+            restore,
+            sourceCopy=copy,
+            sourceVersion=checked.version,
+            warnings=warnings,
+            replay=replay,
         )
 
     def _check(self, copy: BackupCopy, backup: Backup) -> tuple[str | None, Checked | None]:
@@ -185,6 +200,11 @@ class RestoreSteps:
             # A repeated attempt starts again from nothing (the databases are this restore's).
             self._target.drop(conn, list(restore.databases.values()))
         writer = _Progress(self._records, restore, backup.rawBytes, deadline, keeper)
+
+        def touched() -> None:
+            self._replays.restore_began(restore)
+            writer.touched()
+
         applied = self._target.apply(
             conn,
             self._source.stream(copy, restore.sourceVersion, backup.sha256),
@@ -192,7 +212,7 @@ class RestoreSteps:
             names=restore.databases,
             replace_existing=restore.in_place,
             progress=writer.report,
-            on_start=writer.touched,
+            on_start=touched,
         )
         elapsed = time.monotonic() - writer.started
         restore = self._records.save(
@@ -211,6 +231,30 @@ class RestoreSteps:
         logger.info("dump applied", restore_id=restore.id, seconds=round(elapsed, 1))
         return restore.model_copy(
             update={"progress": restore.progress.model_copy(update={"etaSeconds": 0.0})}
+        )
+
+    def _replay(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
+        """The binary log from the backup's position up to the instant (point in time only)."""
+        plan = restore.replay
+        if plan is None or plan.applied:
+            return restore
+        total = plan.bytesTotal
+        restore = self._records.save(
+            restore, phase="replay", progress=RestoreProgress(bytesTotal=total)
+        )
+        writer = _Progress(self._records, restore, total, deadline, keeper)
+        replayed = self._replays.replay(
+            restore, self._connect(restore.targetSecretArn), writer.report
+        )
+        elapsed = time.monotonic() - writer.started
+        done = writer.restore
+        logger.info("binary log replayed", restore_id=done.id, seconds=round(elapsed, 1))
+        return self._records.save(
+            done,
+            replay=plan.model_copy(update={"applied": True}),
+            progress=_progress(replayed.raw_bytes, total, elapsed).model_copy(
+                update={"etaSeconds": 0.0}
+            ),
         )
 
     def _verify(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:

@@ -42,6 +42,11 @@ class RestoreVerifier:
             "trigger": found.triggers,
             "event": found.events,
         }
+        if restore.replay is not None:
+            # The replay may have created, altered or dropped objects since the backup: what
+            # is there now is the instant's state, counted.
+            counts = self._target.row_counts(conn, sorted(found.tables))
+            return Verified(counts, list(restore.warnings))
         missing = [f"{kind} {name}" for kind, name in expected if name not in present[kind]]
         if missing:
             raise VerifyFailed(

@@ -10,6 +10,9 @@ Each backup goes through three writes, each conditional on the version just read
    left.
 A run that stops between the steps leaves copies marked ``deleted``; whichever run reads the
 backup next purges and finishes them, so nothing is left behind and nothing is counted twice.
+
+Then the plan's archived binary-log segments no kept backup needs go (archive_retention.py).
+A deleted plan's backups and segments are never pruned by policy: they stay restorable.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from platform_backup.domain.retention import (
 )
 from platform_backup.errors import Conflict, DependencyFailed, NotFound
 from platform_backup.observability import logger
+from platform_backup.services.archive_retention import ArchiveRetention
 from platform_backup.services.ports import (
     ObjectStore,
     PlanRepository,
@@ -55,6 +59,8 @@ class RetentionSummary:
     recordsDeleted: int = 0
     itemsRead: int = 0
     skipped: str | None = None
+    segmentsPruned: list[str] = field(default_factory=list)
+    breaksRemoved: int = 0
 
 
 class RetentionService:
@@ -67,6 +73,7 @@ class RetentionService:
         safety_days: int,
         default_region: str,
         last_restore: Callable[[str], datetime | None] = lambda _plan_id: None,
+        archive: ArchiveRetention | None = None,
     ) -> None:
         self._plans = plans
         self._backups = backups
@@ -75,6 +82,7 @@ class RetentionService:
         self._safety_days = safety_days
         self._region = default_region
         self._last_restore = last_restore
+        self._archive = archive
 
     def apply(self, plan_id: str) -> RetentionSummary:
         summary = RetentionSummary(plan_id)
@@ -108,6 +116,10 @@ class RetentionService:
             # Another run wrote first: its cursor holds for the history it read, and pruning
             # only ever removes copies, so it stays true after ours.
             logger.info("retention cursor moved by a concurrent run", plan_id=plan_id)
+        if self._archive is not None:
+            archived = self._archive.prune(plan_id)
+            summary.segmentsPruned = archived.segments
+            summary.breaksRemoved = archived.breaksRemoved
         return summary
 
     def delete_backup(self, backup_id: str, force: bool = False) -> None:
