@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
+from platform_backup.adapters.dynamo_errors import unless_condition_failure
 from platform_backup.adapters.keys import not_found, required_item, usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import StorageItem
@@ -47,6 +48,7 @@ class DynamoStorageRepository:
         try:
             item.save(condition=StorageItem.id.does_not_exist())
         except PutError as exc:
+            unless_condition_failure(exc, f"creating storage '{storage.name}'")
             raise Conflict(f"storage '{storage.id}' exists already") from exc
 
     def get(self, storage_id: str) -> Storage:
@@ -78,6 +80,7 @@ class DynamoStorageRepository:
         try:
             item.update(actions=actions, condition=StorageItem.id.exists())
         except UpdateError as exc:
+            unless_condition_failure(exc, f"updating storage '{storage_id[:64]}'")
             raise not_found("storage", storage_id) from exc
         return _to_domain(item)
 
@@ -94,6 +97,7 @@ class DynamoStorageRepository:
         try:
             item.delete(condition=unused)
         except DeleteError as exc:
+            unless_condition_failure(exc, f"deleting storage '{current.name}'")
             raise Conflict(
                 f"storage '{current.name}' is used by the backup plan or holds backups: "
                 "change the plan and delete its backups first"
