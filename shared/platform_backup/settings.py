@@ -56,6 +56,8 @@ class ApiSettings(CommonSettings):
     # Asked synchronously whether the server's binary log can be archived, before a plan turns
     # point-in-time recovery on.
     archiver_function_name: str = Field(alias="ARCHIVER_FUNCTION_NAME")
+    # The secret holding the key that signs list tokens (adapters/pagination.py).
+    page_token_key_secret_arn: str = Field(alias="PAGE_TOKEN_KEY_SECRET_ARN")
 
 
 class SchedulerSettings(CommonSettings):

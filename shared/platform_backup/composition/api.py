@@ -18,9 +18,11 @@ from platform_backup.adapters.functions import (
     SchedulerFunctionSync,
 )
 from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.pagination import bind_key
 from platform_backup.adapters.plan_repo import DynamoPlanRepository
 from platform_backup.adapters.restore_repo import DynamoRestoreRepository
 from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
+from platform_backup.adapters.secrets import read_key_secret
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.composition.common import once, settings_of, utcnow
 from platform_backup.composition.retention import retention
@@ -34,7 +36,15 @@ from platform_backup.services.run_now import RunNow
 from platform_backup.services.storages import StorageService
 from platform_backup.settings import ApiSettings
 
-settings = settings_of(ApiSettings)
+_settings = settings_of(ApiSettings)
+
+
+@once
+def settings() -> ApiSettings:
+    """The API's settings, with the list tokens' key bound (read at the first token)."""
+    current = _settings()
+    bind_key(lambda: read_key_secret(current.page_token_key_secret_arn, current.region))
+    return current
 
 
 @once
