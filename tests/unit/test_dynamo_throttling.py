@@ -138,12 +138,12 @@ def test_storage_patch_and_delete_under_throttling_answer_503_not_404_or_409(
             "capacityBytes": 10**12,
         },
     ).body
-    with throttled(StorageItem, "UpdateItem"):
+    with throttled(StorageItem, "TransactWriteItems"):
         patched = api.patch(f"/v1/storages/{storage['id']}", {"capacityBytes": 10**11})
     assert patched.status == 503, patched.body
     assert patched.body["error"]["code"] == "DependencyFailed"
     assert THROTTLED in patched.body["error"]["message"]
-    with throttled(StorageItem, "DeleteItem"):
+    with throttled(StorageItem, "TransactWriteItems"):
         deleted = api.delete(f"/v1/storages/{storage['id']}")
     assert deleted.status == 503, deleted.body
     # And the storage is still there, unchanged
