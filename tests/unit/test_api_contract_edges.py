@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 from typing import Any
 from urllib.parse import urlencode
@@ -31,10 +32,18 @@ def storage_body(name: str = "primary", bucket: str = "pdb-primary") -> dict[str
 
 
 def test_an_unexpected_exception_is_a_500_in_the_error_shape_with_the_request_id(
-    aws: MotoEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws: MotoEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a use case that fails in a way no route expects
+    from platform_backup.api import errors
     from platform_backup.composition import api as root
+
+    logged: list[tuple[str, dict[str, Any], BaseException | None]] = []
+
+    def record(message: str, **fields: Any) -> None:
+        logged.append((message, fields, sys.exc_info()[1]))
+
+    monkeypatch.setattr(errors.logger, "exception", record)
 
     def boom(*_: Any) -> None:
         raise KeyError("secret internals")
@@ -52,9 +61,10 @@ def test_an_unexpected_exception_is_a_500_in_the_error_shape_with_the_request_id
     assert "req-1234" in error["message"]
     assert error["details"] == []
     assert "Traceback" not in result["body"] and "secret internals" not in result["body"]
-    # And the stack is in the log, under the request id
-    logged = capsys.readouterr().out
-    assert "Traceback" in logged and "req-1234" in logged
+    # And the exception (logger.exception: with its stack) is logged under the request id
+    [(_, fields, exc)] = logged
+    assert fields == {"request_id": "req-1234"}
+    assert isinstance(exc, KeyError)
 
 
 def test_domain_errors_keep_their_status(api: ApiClient) -> None:
