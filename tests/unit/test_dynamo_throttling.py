@@ -168,3 +168,28 @@ def test_only_a_failed_condition_is_a_condition_failure(aws: MotoEnv) -> None:
     with throttled(LockItem, "PutItem"), pytest.raises(PutError) as throttle:
         LockItem(lockId="y", owner="b").save(condition=LockItem.lockId.does_not_exist())
     assert not is_condition_failure(throttle.value)
+
+
+def test_a_backup_keeps_its_lease_through_a_throttle_on_its_renewals(
+    aws: MotoEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_backup.services import lease_keeper
+    from platform_backup.services.lease_keeper import LeaseKeeper
+
+    monkeypatch.setattr(lease_keeper, "HEARTBEAT_SECONDS", 0.05)
+    leases = DynamoLeases()
+    assert leases.acquire("p1", "exec-1", "backup", "b", time.time(), 60)[0]
+    keeper = LeaseKeeper(lambda: leases.renew("p1", "exec-1", time.time(), 60), "lease-test")
+    # When every renewal is throttled for a few beats
+    with throttled(LockItem, "UpdateItem") as throttle:
+        keeper.start()
+        while throttle.answered < 3 * ATTEMPTS:
+            time.sleep(0.01)
+    # Then the job's next check does not abort it as a lost lease, and the next beat renews
+    expires = leases.holder("p1")
+    time.sleep(0.3)
+    keeper.check()
+    keeper.stop()
+    renewed = leases.holder("p1")
+    assert expires is not None and renewed is not None and renewed.owner == "exec-1"
+    assert renewed.expires_at > expires.expires_at
