@@ -193,3 +193,15 @@ def test_a_backup_keeps_its_lease_through_a_throttle_on_its_renewals(
     renewed = leases.holder("p1")
     assert expires is not None and renewed is not None and renewed.owner == "exec-1"
     assert renewed.expires_at > expires.expires_at
+
+
+def test_a_throttled_release_does_not_fail_the_job_and_the_lease_expires(aws: MotoEnv) -> None:
+    leases = DynamoLeases()
+    now = time.time()
+    assert leases.acquire("p1", "exec-1", "backup", "b", now, 60)[0]
+    with throttled(LockItem, "DeleteItem") as throttle:
+        leases.release("p1", "exec-1")
+    assert throttle.answered == ATTEMPTS
+    # The lease is still there until it expires; then the next job takes it
+    assert leases.acquire("p1", "exec-2", "backup", "b", now + 1, 60)[0] is False
+    assert leases.acquire("p1", "exec-2", "backup", "b", now + 61, 60)[0] is True
