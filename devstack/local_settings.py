@@ -26,5 +26,6 @@ LOCAL_SETTINGS: dict[str, str] = {
     "ARCHIVER_FUNCTION_NAME": "pdb-archiver",
     "RESTORE_STATE_MACHINE_ARN": f"arn:aws:states:{_REGION}:{_ACCOUNT}:stateMachine:pdb-restore",
     "DB_SECRET_ARN": "pdb-platform-db",
+    "PAGE_TOKEN_KEY_SECRET_ARN": "pdb-page-token-key",
     "PLATFORM_DB_NAMES": "zstack,zstack_rest",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,10 @@ def create_resources(
         Name=settings.db_secret_arn, SecretString=json.dumps(database.secret())
     )
     created.db_secret = settings.db_secret_arn
+    # A fresh key per stack: the tokens of a stopped stack mean nothing to the next one.
+    aws.client("secretsmanager").create_secret(
+        Name=settings.page_token_key_secret_arn, SecretString=secrets.token_urlsafe(48)
+    )
     _create_functions(aws, functions, created)
     _create_state_machines(aws, template, settings, functions, created)
     created.rules = create_function_rules(aws, template, functions)

@@ -44,9 +44,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         else:
             execution = runner.run_scheduled(request.planId, request.scheduledTime, deadline)
     except ValidationFailed as exc:
-        # Refused, never deduplicated: there is no scheduled time to make an execution of.
+        # Refused, never deduplicated: there is no scheduled time to make an execution of. The
+        # invocation fails, so the event reaches the failure destination instead of vanishing.
         logger.error("event refused", reason=exc.message)
-        return {"refused": exc.message}
+        raise
     return {"executionId": execution.id, "status": execution.status}
 
 

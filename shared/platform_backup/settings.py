@@ -105,6 +105,8 @@ class ApiSettings(CommonSettings):
     # Asked synchronously whether the server's binary log can be archived, before a plan turns
     # point-in-time recovery on.
     archiver_function_name: str = _variable("ARCHIVER_FUNCTION_NAME")
+    # The secret holding the key that signs list tokens (adapters/pagination.py).
+    page_token_key_secret_arn: str = _variable("PAGE_TOKEN_KEY_SECRET_ARN")
 
 
 class SchedulerSettings(CommonSettings):

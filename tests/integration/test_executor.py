@@ -160,8 +160,12 @@ def test_duplicate_deliveries_of_one_scheduled_time_make_one_backup(system: Syst
 
 
 def test_a_scheduled_time_that_is_not_a_timestamp_is_refused(system: System) -> None:
+    # Refused by failing the invocation, so the event reaches the failure destination
     for bad in ("tomorrow", None, 12345):
-        assert "refused" in system.fire(bad)
+        event = {"planId": system.plan_id, "scheduledTime": bad}
+        outcome = system.env.invoker.invoke("pdb-executor", event)
+        assert outcome.function_error is not None
+        assert "scheduledTime" in outcome.payload.decode()
     assert system.executions() == []
 
 

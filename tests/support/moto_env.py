@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,9 @@ def _mocked() -> Iterator[MotoEnv]:
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (*LOCAL_BUCKETS, REMOTE_BUCKET):
             s3.create_bucket(Bucket=bucket)
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name=settings.page_token_key_secret_arn, SecretString=secrets.token_urlsafe(48)
+        )
         boto3.client("scheduler", region_name=REGION).create_schedule_group(
             Name=settings.schedule_group
         )

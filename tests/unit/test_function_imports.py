@@ -105,15 +105,20 @@ def test_the_api_builds_each_use_case_at_the_first_request_that_needs_it() -> No
     started = _cold_start("api")
     assert started.returncode == 0, started.stderr
 
-    # Then it has read its settings and bound the tables, and loaded no use case's services or
-    # adapters: a request loads only its own
+    # Then it has read its settings, bound the tables (with their clients' retry policy) and the
+    # list tokens' key, and loaded no use case's services or adapters: a request loads only its own
     loaded = json.loads(started.stdout)
-    assert "platform_backup.adapters.tables" in loaded
+    bound = {
+        "platform_backup.adapters.tables",
+        "platform_backup.adapters.aws",
+        "platform_backup.adapters.pagination",
+    }
+    assert bound <= set(loaded)
     built = [
         m
         for m in loaded
         if m.startswith(("platform_backup.services.", "platform_backup.adapters."))
-        and m != "platform_backup.adapters.tables"
+        and m not in bound
     ]
     assert built == [], f"the API loads {built} at cold start"
 

@@ -7,7 +7,6 @@ on the state read: two runs can never both add segment N, and none is ever skipp
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from platform_backup.adapters.dynamo_errors import unless_condition_failure
 from platform_backup.adapters.tables import ArchiveItem, transaction_connection
 from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment, SegmentCopy
 
@@ -82,7 +82,8 @@ class DynamoArchiveRepository:
         written = dataclasses.replace(state, version=previous.version + 1)
         try:
             self._state_item(written).save(condition=self._unchanged(previous))
-        except PutError:
+        except PutError as exc:
+            unless_condition_failure(exc, f"saving the archive state of plan {previous.plan_id}")
             return None
         return written
 
@@ -103,7 +104,10 @@ class DynamoArchiveRepository:
                     condition=ArchiveItem.item.does_not_exist(),
                 )
                 tx.save(self._state_item(state), condition=self._unchanged(previous))
-        except TransactWriteError:
+        except TransactWriteError as exc:
+            unless_condition_failure(
+                exc, f"adding segment {segment.sequence} of plan {segment.plan_id}"
+            )
             return None
         return state
 
@@ -129,7 +133,8 @@ class DynamoArchiveRepository:
             ArchiveItem(planId=plan_id, item=_segment_item(sequence)).delete(
                 condition=ArchiveItem.item.exists()
             )
-        except DeleteError:
+        except DeleteError as exc:
+            unless_condition_failure(exc, f"removing segment {sequence} of plan {plan_id}")
             return False
         return True
 
@@ -153,8 +158,11 @@ class DynamoArchiveRepository:
         ]
 
     def remove_break(self, brk: HistoryBreak) -> None:
-        with contextlib.suppress(DeleteError):
+        # Unconditional: deleting an item already gone succeeds, so any error is DynamoDB's.
+        try:
             ArchiveItem(planId=brk.plan_id, item=f"{BREAK}{brk.at.isoformat()}#{brk.kind}").delete()
+        except DeleteError as exc:
+            unless_condition_failure(exc, f"removing a history break of plan {brk.plan_id}")
 
     def claim_run(self, plan_id: str, scheduled: str, now: float) -> bool:
         """The guard of one scheduled run: True for the first delivery only."""
@@ -162,7 +170,8 @@ class DynamoArchiveRepository:
             ArchiveItem(
                 planId=plan_id, item=f"{RUN}{scheduled}", expiresAt=int(now) + RUN_GUARD_SECONDS
             ).save(condition=ArchiveItem.item.does_not_exist())
-        except PutError:
+        except PutError as exc:
+            unless_condition_failure(exc, f"claiming the archive run {scheduled} of plan {plan_id}")
             return False
         return True
 

@@ -9,10 +9,12 @@ from typing import Any, cast
 import boto3
 from botocore.config import Config
 
+# Attempts per call, the first included: boto3's clients and pynamodb's (tables.py) alike.
+MAX_ATTEMPTS = 5
 # Standard retries (backoff with jitter on throttling and 5xx); response checksums only where
 # asked and unsigned payloads: see docs/decisions.md, "boto3 client configuration".
 _CONFIG = Config(
-    retries={"max_attempts": 5, "mode": "standard"},
+    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
     connect_timeout=5,
     response_checksum_validation="when_required",
     s3={"payload_signing_enabled": False},

@@ -3,7 +3,6 @@ writes retention, deletes and restores make on them; and each plan's retention c
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +12,11 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from platform_backup.adapters.dynamo_errors import (
+    dependency_failed,
+    first_condition_failed,
+    unless_condition_failure,
+)
 from platform_backup.adapters.keys import not_found, read_item, required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import (
@@ -24,7 +28,7 @@ from platform_backup.adapters.tables import (
 )
 from platform_backup.domain.backup import Backup
 from platform_backup.domain.retention import RetentionCursor
-from platform_backup.errors import Conflict, DependencyFailed, NotFound
+from platform_backup.errors import Conflict, NotFound
 from platform_backup.services.ports import BackupBatch, Page, Stored, UsageChange
 
 _BY_PLAN_BACKUP_KEYS = frozenset({"id", "planId", "createdAt"})
@@ -51,6 +55,7 @@ class DynamoBackupRepository:
         try:
             _backup_item(backup).save(condition=BackupItem.id.does_not_exist())
         except PutError as exc:
+            unless_condition_failure(exc, f"recording backup '{backup.id}'")
             raise Conflict(f"backup '{backup.id}' exists already") from exc
 
     def get(self, backup_id: str) -> Backup:
@@ -82,8 +87,10 @@ class DynamoBackupRepository:
         return None
 
     def delete(self, backup_id: str) -> None:
-        with contextlib.suppress(DeleteError):
+        try:
             BackupItem(id=backup_id).delete(condition=BackupItem.id.exists())
+        except DeleteError as exc:
+            unless_condition_failure(exc, f"deleting backup '{backup_id}'")
 
     # -- retention and deletes by hand: conditional on the version read -------------------------
     # The version is the stored body itself: comparing it is a compare-and-swap that needs no
@@ -144,26 +151,25 @@ class DynamoBackupRepository:
                         condition=StorageItem.id.exists(),
                     )
         except TransactWriteError as exc:
-            codes = [r.code if r is not None else None for r in exc.cancellation_reasons or []]
-            if codes and codes[0] == "ConditionalCheckFailed":
+            if first_condition_failed(exc):
                 return None
-            raise DependencyFailed(
-                f"backup '{claimed.id}': its copies could not be released ({codes or exc})"
-            ) from exc
+            raise dependency_failed(exc, f"backup '{claimed.id}': releasing its copies") from exc
         return Stored(claimed, item.body)
 
     def replace(self, current: Stored[Backup], new: Backup) -> Stored[Backup] | None:
         item = _backup_item(new)
         try:
             item.save(condition=BackupItem.body == current.version)
-        except PutError:
+        except PutError as exc:
+            unless_condition_failure(exc, f"updating backup '{new.id}'")
             return None
         return Stored(new, item.body)
 
     def remove(self, current: Stored[Backup]) -> bool:
         try:
             BackupItem(id=current.value.id).delete(condition=BackupItem.body == current.version)
-        except DeleteError:
+        except DeleteError as exc:
+            unless_condition_failure(exc, f"deleting backup '{current.value.id}'")
             return False
         return True
 
@@ -192,7 +198,8 @@ class DynamoBackupRepository:
         )
         try:
             item.save(condition=condition)
-        except PutError:
+        except PutError as exc:
+            unless_condition_failure(exc, f"writing the retention cursor of plan {plan_id}")
             return False
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError
 
+from platform_backup.adapters.dynamo_errors import unless_condition_failure
 from platform_backup.adapters.keys import required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import KIND_EXECUTION, ExecutionItem, sort_time
@@ -36,6 +37,7 @@ class DynamoExecutionRepository:
         try:
             _execution_item(execution).save(condition=ExecutionItem.id.does_not_exist())
         except PutError as exc:
+            unless_condition_failure(exc, f"recording execution '{execution.id}'")
             raise ExecutionWriteRefused(execution.id) from exc
 
     def update(self, execution: Execution) -> None:
@@ -43,6 +45,7 @@ class DynamoExecutionRepository:
         try:
             _execution_item(execution).save(condition=ExecutionItem.status == "running")
         except PutError as exc:
+            unless_condition_failure(exc, f"updating execution '{execution.id}'")
             raise ExecutionWriteRefused(execution.id) from exc
 
     def get(self, execution_id: str) -> Execution:

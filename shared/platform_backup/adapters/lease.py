@@ -7,12 +7,16 @@ the holder renews or releases, and a lease is taken over only once it has expire
 
 from __future__ import annotations
 
-import contextlib
-
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
+from platform_backup.adapters.dynamo_errors import (
+    cause_code,
+    is_condition_failure,
+    unless_condition_failure,
+)
 from platform_backup.adapters.tables import LockItem
 from platform_backup.domain.lease import Holder, LeaseLost
+from platform_backup.observability import logger
 
 
 def lease_id(plan_id: str) -> str:
@@ -47,7 +51,8 @@ class DynamoLeases:
         )
         try:
             item.save(condition=condition)
-        except PutError:
+        except PutError as exc:
+            unless_condition_failure(exc, f"taking the lease of plan {plan_id}")
             return False, self.holder(plan_id)
         return True, found
 
@@ -58,9 +63,20 @@ class DynamoLeases:
                 condition=(LockItem.owner == owner) & (LockItem.expiresAt > now),
             )
         except UpdateError as exc:
+            unless_condition_failure(exc, f"renewing the lease of plan {plan_id}")
             raise LeaseLost(f"the lease of plan {plan_id} is no longer held by {owner}") from exc
 
     def release(self, plan_id: str, owner: str) -> None:
-        # Expired and taken over meanwhile: nothing of ours is left to release.
-        with contextlib.suppress(DeleteError):
+        try:
             LockItem(lockId=lease_id(plan_id)).delete(condition=LockItem.owner == owner)
+        except DeleteError as exc:
+            # Expired and taken over meanwhile: nothing of ours is left to release.
+            if is_condition_failure(exc):
+                return
+            # Throttled or failing after the SDK's retries: the lease expires by itself within its
+            # TTL, so the job still writes its final record; said in the log, with the cause.
+            logger.warning(
+                "lease not released; it expires by itself",
+                plan_id=plan_id,
+                cause=cause_code(exc) or type(exc).__name__,
+            )

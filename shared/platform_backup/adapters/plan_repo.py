@@ -13,6 +13,10 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from platform_backup.adapters.dynamo_errors import (
+    first_condition_failed,
+    unless_condition_failure,
+)
 from platform_backup.adapters.keys import required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import (
@@ -89,8 +93,8 @@ class DynamoPlanRepository:
                 for storage_id, role in roles.items():
                     self._reference(tx, storage_id, role, +1)
         except TransactWriteError as exc:
-            reasons = _reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            unless_condition_failure(exc, f"creating plan '{plan.name}'")
+            if first_condition_failed(exc):
                 existing = self._guard_owner(plan.objectType)
                 raise Conflict(
                     "a platform database backup plan exists already"
@@ -145,8 +149,8 @@ class DynamoPlanRepository:
                             StorageItem, storage_id, condition=StorageItem.role == after[storage_id]
                         )
         except TransactWriteError as exc:
-            reasons = _reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            unless_condition_failure(exc, f"updating plan '{old.name}'")
+            if first_condition_failed(exc):
                 raise Conflict(
                     "the plan was changed by someone else meanwhile: read it again and retry"
                 ) from exc
@@ -166,12 +170,7 @@ class DynamoPlanRepository:
                 for storage_id, role in storage_roles(plan).items():
                     self._reference(tx, storage_id, role, -1)
         except TransactWriteError as exc:
+            unless_condition_failure(exc, f"deleting plan '{plan.name}'")
             raise Conflict(
                 "the plan was changed by someone else meanwhile: read it again and retry"
             ) from exc
-
-
-def _reasons(exc: TransactWriteError) -> list[str | None]:
-    return [
-        (reason.code if reason is not None else None) for reason in (exc.cancellation_reasons or [])
-    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError
 
+from platform_backup.adapters.dynamo_errors import unless_condition_failure
 from platform_backup.adapters.keys import required_item
 from platform_backup.adapters.pagination import decode_token, encode_token
 from platform_backup.adapters.tables import KIND_RESTORE, RestoreItem
@@ -37,6 +38,7 @@ class DynamoRestoreRepository:
         try:
             _item(restore).save(condition=RestoreItem.id.does_not_exist())
         except PutError as exc:
+            unless_condition_failure(exc, f"recording restore '{restore.id}'")
             raise Conflict(f"restore '{restore.id}' exists already") from exc
 
     def update(self, restore: Restore) -> None:
@@ -44,6 +46,7 @@ class DynamoRestoreRepository:
         try:
             _item(restore).save(condition=RestoreItem.status == "running")
         except PutError as exc:
+            unless_condition_failure(exc, f"updating restore '{restore.id}'")
             raise RestoreFinal(f"restore '{restore.id}' has ended already") from exc
 
     def get(self, restore_id: str) -> Restore:

@@ -31,3 +31,17 @@ def read_db_secret(secret_id: str, region: str) -> DbConnection:
         raise DependencyFailed(
             'the database secret is not in the RDS format {"host", "port", "username", "password"}'
         ) from None
+
+
+def read_key_secret(secret_id: str, region: str) -> bytes:
+    """A signing key kept as a secret's string (never logged, never echoed)."""
+    try:
+        value = client("secretsmanager", region).get_secret_value(SecretId=secret_id)
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyFailed(
+            f"the page-token key could not be read ({error_code(exc) or type(exc).__name__})"
+        ) from exc
+    key = str(value.get("SecretString") or "").encode()
+    if len(key) < 32:
+        raise DependencyFailed("the page-token key secret holds fewer than 32 characters")
+    return key

@@ -1,15 +1,26 @@
-"""Storages in DynamoDB."""
+"""Storages in DynamoDB.
+
+A storage's name is unique: a guard item in the locks table (``storage-name#<name>``, owned by
+the storage's id) is written in the same transaction as the storage, moved by a rename and
+removed by a delete, so a retried or racing create can never make a second storage of a name.
+"""
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
-from pynamodb.expressions.update import Action
+from typing import Any
 
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from platform_backup.adapters.dynamo_errors import unless_condition_failure
 from platform_backup.adapters.keys import not_found, required_item, usable_id
 from platform_backup.adapters.pagination import decode_token, encode_token
-from platform_backup.adapters.tables import StorageItem
+from platform_backup.adapters.tables import LockItem, StorageItem, transaction_connection
 from platform_backup.domain.storage import Storage, StoragePatch
-from platform_backup.errors import Conflict, NotFound
+from platform_backup.errors import Conflict, FieldError, NotFound
 from platform_backup.services.ports import Page
 
 _KEYS = frozenset({"id"})
@@ -29,7 +40,36 @@ def _to_domain(item: StorageItem) -> Storage:
     )
 
 
+def name_guard_id(name: str) -> str:
+    return f"storage-name#{name}"
+
+
+def _connection() -> Connection:
+    meta: Any = StorageItem.Meta
+    return transaction_connection(meta.region)
+
+
+def _guard_held_by(storage_id: str) -> Condition:
+    # Storages created before the guard existed have none: removing nothing is fine.
+    return (LockItem.owner == storage_id) | LockItem.lockId.does_not_exist()
+
+
 class DynamoStorageRepository:
+    @staticmethod
+    def _name_holder(name: str) -> str | None:
+        try:
+            return str(LockItem.get(name_guard_id(name), consistent_read=True).owner)
+        except DoesNotExist:
+            return None
+
+    def _name_taken(self, name: str) -> Conflict:
+        owner = self._name_holder(name)
+        named = f" (id {owner})" if owner else ""
+        return Conflict(
+            f"a storage named '{name}' exists already{named}: use it, or choose another name",
+            [FieldError("name", f"'{name}' is taken{named}")],
+        )
+
     def create(self, storage: Storage) -> None:
         item = StorageItem(
             id=storage.id,
@@ -44,9 +84,15 @@ class DynamoStorageRepository:
             planRefs=0,
             createdAt=storage.createdAt.isoformat(),
         )
+        guard = LockItem(lockId=name_guard_id(storage.name), owner=storage.id, ownerKind="storage")
         try:
-            item.save(condition=StorageItem.id.does_not_exist())
-        except PutError as exc:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(guard, condition=LockItem.lockId.does_not_exist())
+                tx.save(item, condition=StorageItem.id.does_not_exist())
+        except TransactWriteError as exc:
+            unless_condition_failure(exc, f"creating storage '{storage.name}'")
+            if self._name_holder(storage.name) not in (None, storage.id):
+                raise self._name_taken(storage.name) from exc
             raise Conflict(f"storage '{storage.id}' exists already") from exc
 
     def get(self, storage_id: str) -> Storage:
@@ -74,12 +120,34 @@ class DynamoStorageRepository:
             actions.append(StorageItem.capacityBytes.set(patch.capacityBytes))
         if not actions or not usable_id(storage_id):
             return self.get(storage_id)
-        item = StorageItem(id=storage_id)
+        current = self.get(storage_id)
+        renamed = patch.name is not None and patch.name != current.name
         try:
-            item.update(actions=actions, condition=StorageItem.id.exists())
-        except UpdateError as exc:
-            raise not_found("storage", storage_id) from exc
-        return _to_domain(item)
+            with TransactWrite(connection=_connection()) as tx:
+                if renamed:
+                    guard = LockItem(
+                        lockId=name_guard_id(str(patch.name)), owner=storage_id, ownerKind="storage"
+                    )
+                    tx.save(guard, condition=LockItem.lockId.does_not_exist())
+                    tx.delete(
+                        LockItem(lockId=name_guard_id(current.name)),
+                        condition=_guard_held_by(storage_id),
+                    )
+                tx.update(
+                    StorageItem(id=storage_id),
+                    actions=actions,
+                    condition=StorageItem.id.exists() & (StorageItem.name == current.name),
+                )
+        except TransactWriteError as exc:
+            unless_condition_failure(exc, f"updating storage '{storage_id[:64]}'")
+            if renamed and self._name_holder(str(patch.name)) not in (None, storage_id):
+                raise self._name_taken(str(patch.name)) from exc
+            if self.find(storage_id) is None:
+                raise not_found("storage", storage_id) from exc
+            raise Conflict(
+                f"storage '{current.name}' was changed meanwhile: read it again and retry"
+            ) from exc
+        return self.get(storage_id)
 
     def delete(self, storage_id: str) -> None:
         """Deletes a storage no plan uses and that holds no copy; the condition makes it safe
@@ -92,8 +160,14 @@ class DynamoStorageRepository:
             & ((StorageItem.copyCount == 0) | StorageItem.copyCount.does_not_exist())
         )
         try:
-            item.delete(condition=unused)
-        except DeleteError as exc:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.delete(item, condition=unused)
+                tx.delete(
+                    LockItem(lockId=name_guard_id(current.name)),
+                    condition=_guard_held_by(storage_id),
+                )
+        except TransactWriteError as exc:
+            unless_condition_failure(exc, f"deleting storage '{current.name}'")
             raise Conflict(
                 f"storage '{current.name}' is used by the backup plan or holds backups: "
                 "change the plan and delete its backups first"

@@ -20,6 +20,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from platform_backup.adapters.aws import MAX_ATTEMPTS
 from platform_backup.settings import CommonSettings
 
 # Items listed "newest first" across all plans share this constant partition of the byTime index:
@@ -34,6 +35,9 @@ class _Table(Model):
         abstract = True
         table_name = "unbound"
         region = "us-east-1"
+        # pynamodb's client retries in botocore's standard mode (throttling, 5xx, with jitter);
+        # this counts the retries only, so every call gets as many attempts as boto3's clients.
+        max_retry_attempts = MAX_ATTEMPTS - 1
 
 
 class StorageItem(_Table):
@@ -205,7 +209,7 @@ def sort_time(value: datetime) -> str:
 def transaction_connection(region: str) -> Connection:
     """One connection per region for transactions: building one costs a botocore session and
     the service description (about 0.1 s of CPU), far more than the write itself."""
-    return Connection(region=region)
+    return Connection(region=region, max_retry_attempts=MAX_ATTEMPTS - 1)
 
 
 def bind_tables(settings: CommonSettings) -> None:

@@ -24,7 +24,24 @@ if TYPE_CHECKING:
     from platform_backup.services.run_now import RunNow
     from platform_backup.services.storages import StorageService
 
-settings = settings_of(ApiSettings)
+_settings = settings_of(ApiSettings)
+
+
+@once
+def settings() -> ApiSettings:
+    """The API's settings, with the list tokens' key bound (the secret is read at the first
+    token). The token codec is a few lines of the standard library: it loads at cold start."""
+    from platform_backup.adapters.pagination import bind_key
+
+    current = _settings()
+
+    def key() -> bytes:
+        from platform_backup.adapters.secrets import read_key_secret
+
+        return read_key_secret(current.page_token_key_secret_arn, current.region)
+
+    bind_key(key)
+    return current
 
 
 @once

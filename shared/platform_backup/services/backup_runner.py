@@ -25,7 +25,13 @@ from platform_backup.domain.plan import Plan, PlanState
 from platform_backup.domain.point_in_time import binlog_position
 from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate
 from platform_backup.domain.storage import Storage
-from platform_backup.errors import DomainError, OutOfTime, QuotaExhausted, ValidationFailed
+from platform_backup.errors import (
+    DependencyFailed,
+    DomainError,
+    OutOfTime,
+    QuotaExhausted,
+    ValidationFailed,
+)
 from platform_backup.observability import logger
 from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS, LeaseKeeper
 from platform_backup.services.ports import (
@@ -170,14 +176,18 @@ class BackupRunner:
             return self._finish(execution, status="skipped", reason="the plan is paused")
         if lease_owner is not None:
             return self._work(plan, execution, deadline, lease_owner, release=False)
-        taken, found = self._leases.acquire(
-            plan.id,
-            execution.id,
-            "backup",
-            f"{execution.trigger} backup",
-            time.time(),
-            LEASE_TTL_SECONDS,
-        )
+        try:
+            taken, found = self._leases.acquire(
+                plan.id,
+                execution.id,
+                "backup",
+                f"{execution.trigger} backup",
+                time.time(),
+                LEASE_TTL_SECONDS,
+            )
+        except DependencyFailed as exc:
+            # Nobody was found holding the plan: a failure with its cause, never "busy".
+            return self._failed(execution, exc)
         if not taken:
             holder = f"{found.kind} {found.owner}" if found else "another job"
             return self._finish(
