@@ -31,7 +31,7 @@ from devstack.functions import template_function_dirs
 from devstack.local_settings import LOCAL_SETTINGS
 from devstack.template import REPO_ROOT, Template, load_template, properties
 
-FUNCTIONS = ("api", "scheduler", "executor", "retention", "restore", "monitor")
+FUNCTIONS = ("api", "scheduler", "executor", "archiver", "retention", "restore", "monitor")
 # The bound: these four build no dump or restore and must stay near the baseline.
 BOUNDED = {"api": 1.5, "scheduler": 1.5, "retention": 1.5, "monitor": 1.5}
 BASELINE = "baseline"
