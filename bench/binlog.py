@@ -79,14 +79,14 @@ def order(repeat: int) -> Iterator[tuple[str, str]]:
         yield ("baseline", "project") if n % 2 == 0 else ("project", "baseline")
 
 
-def create_plan(api: Api, storages: dict[str, str]) -> str:
+def create_plan(api: Api, storages: dict[str, str], name: str = "bench-binlog") -> str:
     """A plan with point-in-time recovery on, every minute; its backup schedule a month away."""
     start = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
     plan = api.call(
         "POST",
         "/v1/plans",
         {
-            "name": "bench-binlog",
+            "name": name,
             "localStorageIds": [storages["primary"], storages["fallback"]],
             "policy": {
                 "cycle": "daily",

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bench.binlog import create_plan
 from bench.executor_e2e import Api, create_storages, local_stack
 from devstack.config import DatabaseAccess
 from devstack.private_server import PrivateServer, private_server
 
 DATABASE = "pitr_rp"
+# The archive interval of bench.binlog.create_plan's plan.
 INTERVAL_MINUTES = 1
 TARGET_SECONDS = 120.0
 POLL_SECONDS = 0.5
@@ -40,29 +42,6 @@ def wait_for(what: Callable[[], Any], seconds: float, label: str) -> Any:
             return value
         time.sleep(POLL_SECONDS)
     raise SystemExit(f"recovery point: {label} not within {seconds:.0f} s")
-
-
-def create_plan(api: Api, storages: dict[str, str]) -> str:
-    """Archive every minute; the plan's own backup schedule a month away (one backup is taken
-    now, by hand)."""
-    start = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
-    plan = api.call(
-        "POST",
-        "/v1/plans",
-        {
-            "name": "bench-recovery-point",
-            "localStorageIds": [storages["primary"], storages["fallback"]],
-            "policy": {
-                "cycle": "daily",
-                "executionTime": "03:00",
-                "startTime": start.isoformat(),
-                "timezone": "UTC",
-            },
-            "retention": {"local": {"mode": "count", "value": 2}},
-            "pointInTime": {"enabled": True, "archiveIntervalMinutes": INTERVAL_MINUTES},
-        },
-    )
-    return str(plan["id"])
 
 
 def last_recoverable(api: Api, plan_id: str) -> datetime | None:
@@ -110,7 +89,7 @@ def run() -> list[str]:
             local_stack(logs / "stack.log", access, schedules=True) as stack,
         ):
             api = Api(stack.api_url)
-            plan_id = create_plan(api, create_storages(api))
+            plan_id = create_plan(api, create_storages(api), "bench-recovery-point")
             execution = api.call("POST", f"/v1/plans/{plan_id}/executions")
 
             def backed_up() -> bool:
