@@ -107,11 +107,20 @@ def test_every_route_requires_a_sigv4_signature(template: Template) -> None:
         assert "credentials" not in integration, f"{verb} {path} invokes with caller credentials"
 
 
+def _access_log_buckets(template: Template) -> set[str]:
+    return {
+        str(_ref(properties(b).get("LoggingConfiguration", {}).get("DestinationBucketName")))
+        for b in template.resources("AWS::S3::Bucket").values()
+        if properties(b).get("LoggingConfiguration")
+    }
+
+
 def test_every_bucket_is_versioned_private_kms_encrypted_tls_only_and_aborts_uploads(
     template: Template,
 ) -> None:
-    # Given the buckets and the bucket policies the template declares
-    buckets = template.resources("AWS::S3::Bucket")
+    # Given the backup buckets (every bucket but the access logs') and the bucket policies
+    logs = _access_log_buckets(template)
+    buckets = {k: v for k, v in template.resources("AWS::S3::Bucket").items() if k not in logs}
     policies = [properties(p) for p in template.resources("AWS::S3::BucketPolicy").values()]
     assert buckets, "template.yaml declares no bucket"
 
@@ -336,3 +345,47 @@ def test_storage_and_record_grants_are_scoped_to_resources(template: Template) -
         actions = [actions] if isinstance(actions, str) else actions
         if any(a.startswith(scoped) for a in actions):
             assert statement["Resource"] not in ("*", ["*"]), statement
+
+
+def test_backup_buckets_log_access_to_a_private_tls_only_bucket_s3_can_deliver_to(
+    template: Template,
+) -> None:
+    # Given the template's buckets
+    buckets = template.resources("AWS::S3::Bucket")
+    logs = _access_log_buckets(template)
+    # Then every backup bucket logs its access, all to one bucket of the stack
+    assert len(logs) == 1 and logs <= set(buckets)
+    log_bucket = next(iter(logs))
+    for logical_id, bucket in buckets.items():
+        if logical_id != log_bucket:
+            assert _ref(properties(bucket)["LoggingConfiguration"]["DestinationBucketName"]) == (
+                log_bucket
+            ), logical_id
+    props = properties(buckets[log_bucket])
+    # ... which S3 can deliver to: S3-managed encryption, and the logging service allowed
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert [r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules] == ["AES256"]
+    assert props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    statements = [
+        s
+        for p in template.resources("AWS::S3::BucketPolicy").values()
+        if _ref(properties(p)["Bucket"]) == log_bucket
+        for s in properties(p)["PolicyDocument"]["Statement"]
+    ]
+    assert any(s.get("Principal") == {"Service": "logging.s3.amazonaws.com"} for s in statements)
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+def test_every_log_group_is_encrypted_with_the_stacks_key(template: Template) -> None:
+    # Given the template's log groups
+    groups = template.resources("AWS::Logs::LogGroup")
+    assert groups
+    for logical_id, group in groups.items():
+        # Then each is encrypted with the stack's KMS key, which lets CloudWatch Logs use it
+        key = _get_att_id(properties(group).get("KmsKeyId"))
+        assert _resource_type(template, key) == "AWS::KMS::Key", logical_id
+    key_policy = json.dumps(properties(template.resources("AWS::KMS::Key")[key])["KeyPolicy"])
+    assert "logs.${AWS::Region}.amazonaws.com" in key_policy

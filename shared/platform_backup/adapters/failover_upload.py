@@ -220,7 +220,7 @@ class FailoverUploader(threading.Thread):
                 if item is _FINISH:
                     self._finish()
                     return
-                assert isinstance(item, Part)
+                assert isinstance(item, Part)  # nosec B101  # narrows a type, not a check
                 self._layout.append((item.offset, item.size))
                 self._deliver(item)
                 self.free.put(item.buffer)
@@ -293,7 +293,7 @@ class FailoverUploader(threading.Thread):
             )
         if not replay_parts:
             return
-        assert self._spool_path is not None
+        assert self._spool_path is not None  # nosec B101  # narrows a type, not a check
         with self._spool_path.open("rb") as spool:
             for number in range(1, replay_parts + 1):
                 offset, size = self._layout[number - 1]

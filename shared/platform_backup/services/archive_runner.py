@@ -271,7 +271,7 @@ class ArchiveRunner:
     def _record_break(
         self, plan_id: str, state: ArchiveState, rotated_at: datetime, found: ToArchive
     ) -> None:
-        assert found.broken is not None
+        assert found.broken is not None  # nosec B101  # narrows a type, not a check
         brk = HistoryBreak(
             plan_id=plan_id,
             at=state.covered_until or rotated_at,

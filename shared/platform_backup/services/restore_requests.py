@@ -66,7 +66,7 @@ class RestoreRequests:
         if request.pointInTime is not None:
             return self._start_at(plan_id, request, request.pointInTime, requested_by)
         before = request.before
-        assert before is not None
+        assert before is not None  # nosec B101  # narrows a type, not a check
         batch = self._backups.read_range(plan_id, None, before)
         for stored in batch.backups:
             if copies_for(stored.value, request.source):

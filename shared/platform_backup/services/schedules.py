@@ -54,7 +54,7 @@ def wants_archive(plan: Plan) -> bool:
 
 def archive_schedule(plan: Plan, targets: ScheduleTargets) -> ScheduleSpec:
     """Every archiveIntervalMinutes from its creation; a late run is stale once the next is due."""
-    assert plan.pointInTime is not None
+    assert plan.pointInTime is not None  # nosec B101  # narrows a type, not a check
     minutes = plan.pointInTime.archiveIntervalMinutes
     return ScheduleSpec(
         name=archive_schedule_name(plan.id),
