@@ -84,9 +84,13 @@ class Worker:
         try:
             message = self._read(time.monotonic() + self.spec.timeout_seconds)
         except _Gone as gone:
+            description = "" if gone.timed_out else self.exit_description()
             self.kill()
-            reason = "timed out" if gone.timed_out else "exited"
-            return bootstrap.error_payload("Runtime.Unknown", f"{self.spec.name}: init {reason}")
+            if gone.timed_out:
+                text = f"{self.spec.name}: init timed out after {self.spec.timeout_seconds} s"
+                return bootstrap.error_payload("Sandbox.Timedout", text)
+            text = f"{self.spec.name}: Runtime exited during init: {description}"
+            return bootstrap.error_payload("Runtime.ExitError", text)
         if message.get("init") == "ok":
             return None
         self.kill()
@@ -132,7 +136,11 @@ class Worker:
                     stream.close()
 
     def exit_description(self) -> str:
-        code = self._process.poll()
+        """How the worker ended, once its answer channel closed (it is exiting then)."""
+        try:
+            code: int | None = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None and code < 0:
             return f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}ed"
         return f"exit status {code}"
@@ -152,7 +160,7 @@ class WorkerPool:
         self._made = 0
 
     def busy_pids(self) -> list[int]:
-        """The workers running an invocation now (a test kills one of them)."""
+        """The workers running an invocation now, init done (a test kills one of them)."""
         with self._lock:
             return [worker.pid for worker in self._busy]
 
@@ -173,8 +181,8 @@ class WorkerPool:
         try:
             answer = worker.call(request, time.monotonic() + timeout)
         except _Gone as gone:
-            # Killed already when it died by itself: the kill reaps it and what it started.
-            description = worker.exit_description()
+            description = "" if gone.timed_out else worker.exit_description()
+            # The kill takes what it started too (the worker may have died alone).
             self._discard(worker)
             if gone.timed_out:
                 log.warning("%s timed out after %ss: worker killed", self.spec.name, timeout)
@@ -211,13 +219,13 @@ class WorkerPool:
                 tmpdir = self._tmp_root / f"env-{self._made}"
                 tmpdir.mkdir(parents=True)
         worker = Worker(self.spec, function_environment(self.spec), tmpdir)
-        with self._lock:
-            self._busy.add(worker)
         started = time.monotonic()
         error = worker.init()
         if error is not None:
             self._discard(worker)
         else:
+            with self._lock:
+                self._busy.add(worker)
             log.info(
                 "%s: worker %s started in %.1fs",
                 self.spec.name,
