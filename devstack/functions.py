@@ -31,7 +31,9 @@ class FunctionSpec:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
     on_failure_queue: str | None = None  # where a failed asynchronous invocation is recorded
-    retry_attempts: int = LAMBDA_DEFAULT_RETRIES  # of a failed asynchronous invocation
+    # Of a failed asynchronous invocation: the template's, or Lambda's default for a function
+    # it declares; none for a function outside it (a test's own handler).
+    retry_attempts: int = 0
     # The variables the template gives the function: name -> its literal value, or None for
     # the local stack's setting of that name. None: not in the template, the stack's whole
     # environment (a test's own handler).

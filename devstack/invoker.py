@@ -70,7 +70,7 @@ class Invoker:
         self._original: Any = None
         self._pools: dict[str, WorkerPool] = {}
         self._tmp_root: Path | None = None
-        self._retry_delays = RETRY_DELAYS_SECONDS
+        self.retry_delays = RETRY_DELAYS_SECONDS  # a test shortens them
 
     def busy_worker_pids(self, name: str) -> list[int]:
         """The pids of the function's workers running an invocation now: a test kills one
@@ -162,7 +162,7 @@ class Invoker:
         spec = self.functions.get(name)
         attempts = 1
         retries = spec.retry_attempts if spec is not None else 0
-        for delay in self._retry_delays[:retries]:
+        for delay in self.retry_delays[:retries]:
             if outcome.function_error is None:
                 break
             log.info("%s: failed asynchronous invocation retried in %.0fs", name, delay)

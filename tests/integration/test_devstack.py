@@ -22,6 +22,7 @@ import pytest
 from devstack import Stack, start_stack
 from devstack.functions import FunctionSpec
 from devstack.gateway import build_event
+from devstack.invoker import RETRY_DELAYS_SECONDS
 from devstack.template import load_template, properties
 
 pytestmark = pytest.mark.integration
@@ -670,3 +671,23 @@ def test_a_killed_worker_fails_its_invocation_as_lambda_reports_it(stack: Stack)
     # And the function still runs, in a new worker
     error, after = _probe(stack, "echo")
     assert error is None and after["pid"] != pids[0]
+
+
+def test_a_failed_asynchronous_invocation_is_retried_as_lambda_does(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Given the retention function, for which the template configures no retries (Lambda's
+    # default: two), with Lambda's waits between them shortened
+    stack.invoker.retry_delays = (0.1, 0.1)
+    outbox = tmp_path / "received.jsonl"
+    try:
+        # When an asynchronous invocation of it fails every time
+        stack.aws.client("lambda").invoke(
+            FunctionName="pdb-retention",
+            InvocationType="Event",
+            Payload=json.dumps({"fail": "still broken", "outbox": str(outbox)}),
+        )
+        # Then it ran three times: the first and two retries
+        assert len(_poll(lambda: len(_lines(outbox)) == 3 and _lines(outbox))) == 3
+    finally:
+        stack.invoker.retry_delays = RETRY_DELAYS_SECONDS
