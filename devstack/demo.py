@@ -350,32 +350,34 @@ def _plan_id(demo: Demo) -> str:
     return str(demo.client.get("/v1/plans")["items"][0]["id"])
 
 
-WRITES = ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "PutObject")
+WRITES = ("create_multipart_upload", "upload_part", "complete_multipart_upload", "put_object")
 
 
 @contextmanager
 def primary_refuses_writes() -> Iterator[None]:
-    """The executor runs in this process (the local stack's invoker): its S3 client is told to
-    answer AccessDenied for the primary bucket, as a revoked grant would."""
-    from botocore.exceptions import ClientError
+    """The embedded AWS (in this process) answers AccessDenied to every write to the primary
+    bucket, as a revoked grant would; the executor runs in a worker process of its own."""
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.models import S3Backend
 
-    from platform_backup.adapters.aws import client
+    originals = {name: getattr(S3Backend, name) for name in WRITES}
 
-    def deny(params: dict[str, Any], **_: Any) -> None:
-        if params.get("Bucket") == "pdb-primary":
-            error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
-            raise ClientError(error, "PutObject")  # type: ignore[arg-type]
+    def refusing(original: Any) -> Any:
+        def write(self: S3Backend, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+            if bucket_name == "pdb-primary":
+                raise S3AccessDeniedError()
+            return original(self, bucket_name, *args, **kwargs)
 
-    s3 = client("s3", os.environ.get("AWS_REGION", "us-east-1"))
-    events = [f"before-parameter-build.s3.{op}" for op in WRITES]
-    for event in events:
-        s3.meta.events.register(event, deny, unique_id=f"demo-deny-{event}")
+        return write
+
+    for name, original in originals.items():
+        setattr(S3Backend, name, refusing(original))
     console.print("[yellow]the primary storage now refuses every write (AccessDenied)[/]")
     try:
         yield
     finally:
-        for event in events:
-            s3.meta.events.unregister(event, unique_id=f"demo-deny-{event}")
+        for name, original in originals.items():
+            setattr(S3Backend, name, original)
 
 
 def _has(backup: dict[str, Any], role: str) -> bool:

@@ -7,6 +7,7 @@ queue come from there, so a handler has locally the time budget and failure path
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from platform_backup.settings import Settings
 
 DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_MEMORY_MB = 512
+LAMBDA_DEFAULT_RETRIES = 2  # an asynchronous invocation's retries when none are configured
 _FUNCTION_DIR = re.compile(r"functions/([A-Za-z0-9_-]+)")
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
@@ -29,6 +31,13 @@ class FunctionSpec:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
     on_failure_queue: str | None = None  # where a failed asynchronous invocation is recorded
+    # Of a failed asynchronous invocation: the template's, or Lambda's default for a function
+    # it declares; none for a function outside it (a test's own handler).
+    retry_attempts: int = 0
+    # The variables the template gives the function: name -> its literal value, or None for
+    # the local stack's setting of that name. None: not in the template, the stack's whole
+    # environment (a test's own handler).
+    environment: Mapping[str, str | None] | None = None
 
     @property
     def code_dir(self) -> str:
@@ -83,6 +92,8 @@ def with_template_config(
             "timeout_seconds": _int_setting("Timeout", props, globals_, DEFAULT_TIMEOUT_SECONDS),
             "memory_mb": _int_setting("MemorySize", props, globals_, DEFAULT_MEMORY_MB),
             "on_failure_queue": _on_failure_queue(props, settings),
+            "retry_attempts": _retry_attempts(props),
+            "environment": _environment(props, globals_),
         }
     return {
         name: replace(spec, **declared[spec.code_dir]) if spec.code_dir in declared else spec
@@ -98,6 +109,27 @@ def _on_failure_queue(props: dict[str, Any], settings: Settings) -> str | None:
         return None
     reference = destination.get("Fn::GetAtt") or [destination.get("Ref")]
     return local_name(str(reference[0]), settings)
+
+
+def _retry_attempts(props: dict[str, Any]) -> int:
+    value = (props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts")
+    return (
+        int(value)
+        if isinstance(value, int | str) and str(value).isdigit()
+        else LAMBDA_DEFAULT_RETRIES
+    )
+
+
+def _environment(props: dict[str, Any], globals_: dict[str, Any]) -> dict[str, str | None]:
+    """Globals' variables and the function's own; a value the template computes (!Ref, !Sub,
+    ...) is the local stack's setting of that name."""
+    variables: dict[str, str | None] = {}
+    for source in (globals_, props):
+        declared = (source.get("Environment") or {}).get("Variables") or {}
+        for name, value in declared.items():
+            literal = isinstance(value, str | int | float) and not isinstance(value, bool)
+            variables[name] = str(value) if literal else None
+    return variables
 
 
 def _int_setting(key: str, props: dict[str, Any], globals_: dict[str, Any], default: int) -> int:

@@ -1,10 +1,14 @@
-"""The one in-process invoker: every Lambda invocation that reaches the embedded AWS runs the
-real handler here.
+"""The one invoker: every Lambda invocation that reaches the embedded AWS runs the real handler
+through it.
 
 Moto cannot run Lambda code without Docker, so the stack replaces moto's LambdaFunction.invoke,
 the point every path goes through: boto3 lambda.invoke (the API gateway, the API's calls to the
 scheduler, "run now", the schedule loop, Step Functions' tasks) and moto's own deliveries
 (EventBridge rules, SNS, SQS event sources).
+
+The local stack runs each function in worker processes (devstack/workers.py: the Timeout
+enforced, the function's own environment, warm workers reused). Without workers the handler runs
+in this process: the unit tests' in-process moto (mock_aws), which no other process can reach.
 """
 
 from __future__ import annotations
@@ -12,46 +16,32 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import shutil
+import tempfile
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
 from devstack.functions import FunctionSpec
+from devstack.lambda_runtime.bootstrap import LambdaContext
+from devstack.workers import WorkerPool
 
 log = logging.getLogger("devstack.invoker")
 
 ACCOUNT_ID = "123456789012"
+# Lambda's waits before the first and the second retry of a failed asynchronous invocation.
+RETRY_DELAYS_SECONDS = (60.0, 120.0)
 
-
-@dataclass
-class LambdaContext:
-    """What the Lambda runtime hands a handler as its second argument."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    identity: Any = None
-    client_context: Any = None
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = f"local/{self.aws_request_id}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+__all__ = ["ACCOUNT_ID", "Invoker", "LambdaContext", "Outcome"]
 
 
 @dataclass(frozen=True)
@@ -61,15 +51,46 @@ class Outcome:
 
 
 class Invoker:
-    def __init__(self, functions: Mapping[str, FunctionSpec], region: str, sqs: Any = None) -> None:
+    def __init__(
+        self,
+        functions: Mapping[str, FunctionSpec],
+        region: str,
+        sqs: Any = None,
+        workers: bool = False,
+    ) -> None:
         """``sqs`` (a boto3 client) records failed asynchronous invocations on the function's
-        on-failure queue; without it they are only logged."""
+        on-failure queue; without it they are only logged. ``workers``: each function runs in
+        its own worker processes (the local stack), else in this process."""
         self.functions = dict(functions)
         self.region = region
         self.sqs = sqs
+        self.workers = workers
         self._modules: dict[str, ModuleType] = {}
         self._load_lock = threading.Lock()
         self._original: Any = None
+        self._pools: dict[str, WorkerPool] = {}
+        self._tmp_root: Path | None = None
+        self.retry_delays = RETRY_DELAYS_SECONDS  # a test shortens them
+
+    def busy_worker_pids(self, name: str) -> list[int]:
+        """The pids of the function's workers running an invocation now: a test kills one
+        (SIGKILL) to cause the crash of a running function."""
+        pool = self._pools.get(name)
+        return pool.busy_pids() if pool is not None else []
+
+    def tmpdir_root(self, name: str) -> Path | None:
+        """Where the function's workers have their TMPDIRs (one per execution environment)."""
+        return self._tmp_root / name if self._tmp_root is not None else None
+
+    def stop_workers(self) -> None:
+        with self._load_lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+            tmp_root, self._tmp_root = self._tmp_root, None
+        for pool in pools:
+            pool.stop()
+        if tmp_root is not None:
+            shutil.rmtree(tmp_root, ignore_errors=True)
 
     # -- moto hook -------------------------------------------------------------------------
 
@@ -135,23 +156,31 @@ class Invoker:
         return thread
 
     def _invoke_event(self, name: str, event: Any) -> None:
-        # No retries: the functions this stack runs set MaximumRetryAttempts to 0 where it
-        # matters, and a local retry would hide the failure the developer needs to see.
+        # Retried as Lambda does, as often as the function's MaximumRetryAttempts says.
         request_id = str(uuid.uuid4())
         outcome = self.invoke(name, event, request_id)
         spec = self.functions.get(name)
+        attempts = 1
+        retries = spec.retry_attempts if spec is not None else 0
+        for delay in self.retry_delays[:retries]:
+            if outcome.function_error is None:
+                break
+            log.info("%s: failed asynchronous invocation retried in %.0fs", name, delay)
+            time.sleep(delay)
+            outcome = self.invoke(name, event, request_id)
+            attempts += 1
         if outcome.function_error is None or spec is None or not spec.on_failure_queue:
             return
         if self.sqs is None:
             log.warning("%s: no SQS client, failure not sent to %s", name, spec.on_failure_queue)
             return
-        record = self._failure_record(spec, event, outcome, request_id)
+        record = self._failure_record(spec, event, outcome, request_id, attempts)
         queue_url = self.sqs.get_queue_url(QueueName=spec.on_failure_queue)["QueueUrl"]
         self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
         log.info("%s: failed invocation recorded on %s", name, spec.on_failure_queue)
 
     def _failure_record(
-        self, spec: FunctionSpec, event: Any, outcome: Outcome, request_id: str
+        self, spec: FunctionSpec, event: Any, outcome: Outcome, request_id: str, attempts: int
     ) -> dict[str, Any]:
         """Lambda's invocation record for an on-failure destination."""
         return {
@@ -163,7 +192,7 @@ class Invoker:
                 "requestId": request_id,
                 "functionArn": f"{self._arn(spec.name)}:$LATEST",
                 "condition": "RetriesExhausted",
-                "approximateInvokeCount": 1,
+                "approximateInvokeCount": attempts,
             },
             "requestPayload": event,
             "responseContext": {
@@ -178,6 +207,12 @@ class Invoker:
         return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
 
     def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> Outcome:
+        if self.workers:
+            if not spec.source.is_file():
+                message = f"{spec.name}: handler file {spec.source} does not exist"
+                return _error_outcome("Runtime.ImportModuleError", message)
+            reply = self._pool(spec).invoke(event, request_id, self._arn(spec.name))
+            return Outcome(payload=reply.payload, function_error=reply.function_error)
         try:
             handler = self._handler(spec)
         except Exception as exc:
@@ -203,6 +238,17 @@ class Invoker:
             return Outcome(payload=json.dumps(result).encode())
         except (TypeError, ValueError) as exc:
             return _error_outcome("Runtime.MarshalError", f"result is not JSON: {exc}")
+
+    def _pool(self, spec: FunctionSpec) -> WorkerPool:
+        with self._load_lock:
+            pool = self._pools.get(spec.name)
+            if pool is None or pool.spec != spec:
+                if pool is not None:  # the test changed the function: its old workers go
+                    pool.stop()
+                if self._tmp_root is None:
+                    self._tmp_root = Path(tempfile.mkdtemp(prefix="devstack-lambda-"))
+                pool = self._pools[spec.name] = WorkerPool(spec, self._tmp_root)
+            return pool
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, LambdaContext], Any]:
         with self._load_lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from devstack.aws import DEFAULT_REGION, EmbeddedAws
@@ -50,6 +50,7 @@ class Stack:
         self.gateway.stop()
         self.lambda_targets.uninstall()
         self.invoker.uninstall()
+        self.invoker.stop_workers()
         self.aws.stop()
         # The functions ran in this process: what they built (clients, tables bound to this
         # stack's endpoint) goes with it, so a stack started next builds afresh.
@@ -67,10 +68,12 @@ def start_stack(
     functions: Mapping[str, FunctionSpec] | None = None,
     clock: Clock = utc_now,
     template_path: Path = TEMPLATE_PATH,
+    timeouts: Mapping[str, int] | None = None,
 ) -> Stack:
     """Start everything; port 0 picks a free port (read it back from the Stack).
 
-    ``functions`` replaces the registry of handler files (tests point it at their own).
+    ``functions`` replaces the registry of handler files (tests point it at their own);
+    ``timeouts`` (function name -> seconds) lowers a template's Timeout, so a test reaches it.
     """
     aws = EmbeddedAws(port=aws_port, region=region)
     aws.start()
@@ -83,7 +86,9 @@ def start_stack(
             template,
             settings,
         )
-        invoker = Invoker(registry, region=region, sqs=aws.client("sqs"))
+        for name, seconds in (timeouts or {}).items():
+            registry[name] = replace(registry[name], timeout_seconds=seconds)
+        invoker = Invoker(registry, region=region, sqs=aws.client("sqs"), workers=True)
         resources = create_resources(
             aws, template, settings, registry, database or DatabaseAccess()
         )

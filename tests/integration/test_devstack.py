@@ -1,10 +1,13 @@
 """The local stack in this process: the resources it creates agree with template.yaml, a Lambda
-invocation at the embedded AWS runs the handler file in-process, the gateway sends API Gateway's
-event, and the schedule loop fires the schedules moto holds at their times, once."""
+invocation at the embedded AWS runs the handler file in the function's worker process (its
+timeout enforced, its own environment, warm and keeping its TMPDIR), the gateway sends API
+Gateway's event, and the schedule loop fires the schedules moto holds at their times, once."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import urllib.error
@@ -19,6 +22,7 @@ import pytest
 from devstack import Stack, start_stack
 from devstack.functions import FunctionSpec
 from devstack.gateway import build_event
+from devstack.invoker import RETRY_DELAYS_SECONDS
 from devstack.template import load_template, properties
 
 pytestmark = pytest.mark.integration
@@ -27,9 +31,23 @@ pytestmark = pytest.mark.integration
 # what an asynchronous invocation received.
 ECHO_HANDLER = """
 import json
+import os
+import tempfile
+import time
 
 
 def lambda_handler(event, context):
+    if isinstance(event, dict) and "probe" in event:
+        left = os.path.join(tempfile.gettempdir(), "left-behind")
+        found = os.path.exists(left)
+        with open(left, "w") as written:
+            written.write("x")
+        time.sleep(event.get("sleep", 0))
+        return {
+            "pid": os.getpid(),
+            "found": found,
+            "env": {name: os.environ.get(name) for name in event["probe"]},
+        }
     outbox = isinstance(event, dict) and (event.get("detail") or event).get("outbox")
     if outbox:
         with open(outbox, "a") as written:
@@ -77,7 +95,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterato
     # In directories named as the retention and executor functions' code, so the template's
     # declarations for those functions (timeout, EventBridge rule, on-failure queue) apply.
     handlers = tmp_path_factory.mktemp("handlers")
-    for code_dir in ("retention", "executor"):
+    for code_dir in ("retention", "executor", "sleepy"):
         (handlers / code_dir).mkdir()
         (handlers / code_dir / "app.py").write_text(ECHO_HANDLER)
     handler = handlers / "retention" / "app.py"
@@ -85,7 +103,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterato
     functions = {name: FunctionSpec(name=name, source=handler) for name in names}
     functions["pdb-executor"] = FunctionSpec("pdb-executor", handlers / "executor" / "app.py")
     functions["missing"] = FunctionSpec(name="missing", source=handlers / "gone" / "app.py")
-    started = start_stack(0, 0, functions=functions, clock=clock)
+    # Not the template's: its 2 s timeout is the test's.
+    functions["sleepy"] = FunctionSpec(name="sleepy", source=handlers / "sleepy" / "app.py")
+    started = start_stack(0, 0, functions=functions, clock=clock, timeouts={"sleepy": 2})
     try:
         yield started
     finally:
@@ -577,3 +597,97 @@ def test_the_restore_workflow_is_created_from_its_definition_file(stack: Stack) 
     # Then every substitution became the local restore function's ARN
     assert "${" not in definition
     assert "arn:aws:lambda:us-east-1:123456789012:function:pdb-restore" in definition
+
+
+def _probe(stack: Stack, function: str, **event: Any) -> Any:
+    response = stack.aws.client("lambda", read_timeout=120, attempts=1).invoke(
+        FunctionName=function, Payload=json.dumps({"probe": [], **event})
+    )
+    return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+
+def test_a_function_has_its_template_environment_only(stack: Stack) -> None:
+    # When a function declared as the template's retention function reads its environment
+    names = [
+        "POWERTOOLS_SERVICE_NAME",
+        "STORAGES_TABLE",
+        "DB_SECRET_ARN",
+        "AWS_LAMBDA_FUNCTION_NAME",
+    ]
+    error, result = _probe(stack, "pdb-retention", probe=names)
+    # Then it has the template's variables (its own, the globals) with the local values
+    assert error is None, result
+    env = result["env"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "retention"
+    assert env["STORAGES_TABLE"] == stack.settings.storages_table
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "pdb-retention"
+    # And not another function's settings (the executor's database secret)
+    assert env["DB_SECRET_ARN"] is None
+
+
+def test_a_warm_worker_is_reused_and_keeps_its_tmp(stack: Stack) -> None:
+    # Given a function invoked once (its worker leaves a file in its TMPDIR)
+    _, first = _probe(stack, "pdb-retention")
+    # When it is invoked again
+    _, second = _probe(stack, "pdb-retention")
+    # Then the same worker ran it, and the file is still there
+    assert second["pid"] == first["pid"]
+    assert second["found"] is True
+
+
+def test_a_function_is_killed_at_its_timeout_as_lambda_reports_it(stack: Stack) -> None:
+    # Given a function whose timeout is 2 s, warm
+    _, warm = _probe(stack, "sleepy")
+    # When an invocation runs longer
+    error, result = _probe(stack, "sleepy", sleep=60)
+    # Then it fails as Lambda's timeout does
+    assert error == "Unhandled"
+    assert result["errorType"] == "Sandbox.Timedout"
+    assert result["errorMessage"].endswith("Task timed out after 2.00 seconds")
+    # And its worker is gone: the next invocation runs in a new one, with the same TMPDIR
+    _, after = _probe(stack, "sleepy")
+    assert after["pid"] != warm["pid"]
+    assert after["found"] is True
+    with pytest.raises(ProcessLookupError):
+        os.kill(warm["pid"], 0)
+
+
+def test_a_killed_worker_fails_its_invocation_as_lambda_reports_it(stack: Stack) -> None:
+    # Given an invocation running in its worker
+    outcome: list[Any] = []
+    running = threading.Thread(
+        target=lambda: outcome.append(_probe(stack, "echo", sleep=60)), daemon=True
+    )
+    running.start()
+    pids = _poll(lambda: stack.invoker.busy_worker_pids("echo"))
+    # When the worker is killed
+    os.kill(pids[0], signal.SIGKILL)
+    running.join()
+    # Then the invocation failed as Lambda reports a runtime that died
+    [(error, result)] = outcome
+    assert error == "Unhandled"
+    assert result["errorType"] == "Runtime.ExitError"
+    assert result["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    # And the function still runs, in a new worker
+    error, after = _probe(stack, "echo")
+    assert error is None and after["pid"] != pids[0]
+
+
+def test_a_failed_asynchronous_invocation_is_retried_as_lambda_does(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Given the retention function, for which the template configures no retries (Lambda's
+    # default: two), with Lambda's waits between them shortened
+    stack.invoker.retry_delays = (0.1, 0.1)
+    outbox = tmp_path / "received.jsonl"
+    try:
+        # When an asynchronous invocation of it fails every time
+        stack.aws.client("lambda").invoke(
+            FunctionName="pdb-retention",
+            InvocationType="Event",
+            Payload=json.dumps({"fail": "still broken", "outbox": str(outbox)}),
+        )
+        # Then it ran three times: the first and two retries
+        assert len(_poll(lambda: len(_lines(outbox)) == 3 and _lines(outbox))) == 3
+    finally:
+        stack.invoker.retry_delays = RETRY_DELAYS_SECONDS

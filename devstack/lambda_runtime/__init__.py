@@ -1,0 +1,1 @@
+"""What runs inside a local Lambda worker process (bootstrap.py, standard library only)."""
