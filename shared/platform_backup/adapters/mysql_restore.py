@@ -26,7 +26,7 @@ CLIENT_OPTIONS: tuple[str, ...] = ("--binary-mode", "--max-allowed-packet=1G", "
 DEFAULT_TOOLS = MariaDbTools()
 
 
-def _decompressor(compression: str) -> Any:
+def decompressor(compression: str) -> Any:
     if compression == "zstd":
         return zstandard.ZstdDecompressor().decompressobj()
     if compression == "gzip":
@@ -47,7 +47,7 @@ def apply_dump(
     goes out (from then on the target may have changed); ``progress`` gets the raw bytes fed
     so far after every chunk and may raise to stop (the client is killed, nothing more runs)."""
     rewriter = DumpRewriter(names, replace_existing)
-    decompressor = _decompressor(compression)
+    decompress = decompressor(compression)
     with session(conn, DEFAULT_TOOLS) as db:
         stderr_path = db.workdir / "client.err"
         binary = shutil.which(db.tools.client) or db.tools.client
@@ -65,7 +65,7 @@ def apply_dump(
         try:
             try:
                 for compressed in chunks:
-                    raw = decompressor.decompress(compressed)
+                    raw = decompress.decompress(compressed)
                     out = rewriter.feed(raw)
                     if out and not started:
                         on_start()

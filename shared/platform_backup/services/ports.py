@@ -305,8 +305,23 @@ class Checked(NamedTuple):
 
 class BackupSource(Protocol):
     def manifest(self, copy: BackupCopy) -> dict[str, Any]: ...
-    def checksum(self, copy: BackupCopy) -> Checked: ...
+    def checksum(
+        self, copy: BackupCopy, observe: Callable[[bytes], None] | None = None
+    ) -> Checked: ...
     def stream(self, copy: BackupCopy, version: str | None, sha256: str) -> Iterator[bytes]: ...
+
+
+class DumpCheck(Protocol):
+    """One pass over a dump's compressed bytes, checking its statements as they stream."""
+
+    def feed(self, compressed: bytes) -> None: ...
+    def refusal(self) -> str | None: ...
+
+
+class DumpChecks(Protocol):
+    """What a restore may apply: the statements mariadb-dump writes for ``databases``."""
+
+    def start(self, compression: str, databases: Sequence[str]) -> DumpCheck: ...
 
 
 class Applied(NamedTuple):
