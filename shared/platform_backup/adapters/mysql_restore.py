@@ -14,6 +14,7 @@ from typing import Any
 
 import zstandard
 
+from platform_backup.adapters.db_privileges import check_restore_rights
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, in_list, session
 from platform_backup.adapters.schema_objects import inspect_objects
@@ -132,6 +133,10 @@ class MariaDbTarget:
                 ]
             )
         return TargetSettings(log_bin == "1", trusts == "1", int(supers) > 0, int(packet))
+
+    def check_rights(self, conn: DbConnection, databases: Sequence[str]) -> None:
+        with session(conn, DEFAULT_TOOLS) as db:
+            check_restore_rights(db, databases)
 
     def apply(self, conn: DbConnection, chunks: Iterable[bytes], **options: Any) -> Applied:
         return apply_dump(conn, chunks, **options)

@@ -153,6 +153,7 @@ class RestoreSteps:
         problem = target_problem(self._target.settings(conn), restore, largest)
         if problem is not None:
             raise Unprocessable(problem)
+        self._target.check_rights(conn, list(restore.databases.values()))
         if not restore.in_place:
             existing = self._target.existing(conn, list(restore.databases.values()))
             if existing:
