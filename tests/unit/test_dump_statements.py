@@ -179,3 +179,18 @@ def test_the_first_refusal_is_the_one_reported() -> None:
 def test_a_dump_that_stops_inside_a_statement_is_refused() -> None:
     refused = check(HEAD + b"INSERT INTO `t` VALUES\n(1,'a',1),\n")
     assert refused is not None and "not ended" in refused.reason
+
+
+def test_a_string_continued_past_an_escaped_newline_ends_where_the_client_ends_it() -> None:
+    # The client pairs the backslash with the newline, so the quote on the next line closes the
+    # string and what follows it is code: so does the check.
+    line = HEAD.count(b"\n") + 1
+    refused = check(HEAD + b"SET @a = 'x\\\n'; GRANT ALL ON *.* TO x;\n" + BODY + TAIL, 5)
+    assert refused is not None and refused.line == line + 1 and "GRANT" in refused.statement
+
+
+def test_comments_hide_nothing_from_the_check() -> None:
+    line = HEAD.count(b"\n") + 1
+    hidden = b"# a comment; GRANT\nSET @a = 1 -- ; also\n, @b = 2; /* x */ GRANT ALL ON *.* TO y;\n"
+    refused = check(HEAD + hidden + BODY + TAIL, 3)
+    assert refused is not None and refused.line == line + 2 and "GRANT ALL" in refused.statement

@@ -199,12 +199,9 @@ class DumpStatementCheck:
             elif char in (b"'", b'"', b"`"):
                 self._add(char, found)
                 self._quote, at = char, found + 1
-            elif line.startswith(b"/*", found) and not re.match(rb"/\*M?!", line[found:]):
+            elif char == b"/":  # a plain comment (a conditional one is code, crossed by the run)
                 self._add(b" ", found)
                 self._comment, at = True, found + 2
-            elif char == b"/":
-                self._add(b"/", found)
-                at = found + 1
             elif char == b"\\":
                 self._refuse(self._line, line, "holds a mariadb client command")
                 return
@@ -238,8 +235,6 @@ class DumpStatementCheck:
                 self._add(line[at : match.end()], at)
                 self._quote = None
                 return match.end()
-            if match.end() > len(line):  # pragma: no cover - \\. needs two bytes
-                return len(line)
             self._add(line[at : match.end()], at)
             at = match.end()
 
