@@ -83,6 +83,13 @@ class ChecksumMismatch(Unprocessable):
     code = "ChecksumMismatch"
 
 
+class UnsafeDump(Unprocessable):
+    """The dump holds a statement a backup of the recorded databases never contains (another
+    database, the system schema, a grant, a global setting): refused before anything is applied."""
+
+    code = "UnsafeDump"
+
+
 class TargetExists(Unprocessable):
     code = "TargetExists"
 

@@ -134,7 +134,11 @@ class RetentionSettings(CommonSettings):
 
 
 class RestoreSettings(ExecutorSettings):
-    """The restore's safety backup is a backup: it needs what the executor needs."""
+    """The restore's safety backup is a backup: it needs what the executor needs (the dump
+    user's DB_SECRET_ARN); what it applies goes in as the restore user."""
+
+    # The restore user's secret; empty: the one secret serves both (docs/decisions.md).
+    restore_db_secret_arn: str = _variable("RESTORE_DB_SECRET_ARN", default="")
 
 
 class MonitorSettings(CommonSettings):
@@ -142,7 +146,7 @@ class MonitorSettings(CommonSettings):
 
 
 class Settings(
-    ApiSettings, SchedulerSettings, ExecutorSettings, ArchiverSettings, RetentionSettings
+    ApiSettings, SchedulerSettings, RestoreSettings, ArchiverSettings, RetentionSettings
 ):
     """Every setting at once: the local stack and the tests, which host all the functions."""
 

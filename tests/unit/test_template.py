@@ -244,6 +244,29 @@ def test_functions_in_the_vpc_get_the_database_secret_and_names(template: Templa
             assert _ref(given["PLATFORM_DB_NAMES"]) == "PlatformDatabaseNames", logical_id
 
 
+def test_the_restore_applies_as_the_restore_user_or_the_one_secret(template: Template) -> None:
+    # Given the restore function's settings and its role's secret grants
+    restore = properties(template.resources(FUNCTION)["RestoreFunction"])
+    chosen = restore["Environment"]["Variables"]["RESTORE_DB_SECRET_ARN"]
+    # Then the restore user's secret is the parameter when given, the dump user's otherwise
+    condition, given, fallback = chosen["Fn::If"]
+    assert (condition, _ref(given), _ref(fallback)) == (
+        "HasRestoreDatabaseSecret",
+        "RestoreDatabaseSecretArn",
+        "DatabaseSecretArn",
+    )
+    # And the role may read both (and nothing else but the disaster-recovery targets)
+    [statement] = [
+        s
+        for policy in restore["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for s in policy["Statement"]
+        if s.get("Sid") == "DatabaseSecrets"
+    ]
+    listed = json.dumps(statement["Resource"])
+    assert '"Ref": "DatabaseSecretArn"' in listed and '"Ref": "RestoreDatabaseSecretArn"' in listed
+
+
 def test_alarms_watch_the_namespace_the_code_publishes_to(template: Template) -> None:
     # Given the namespace the powertools Metrics singleton publishes to
     variables = template.function_globals()["Environment"]["Variables"]

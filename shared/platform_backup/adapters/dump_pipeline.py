@@ -33,6 +33,7 @@ from platform_backup.adapters.compression import (
     compressor,
     described,
 )
+from platform_backup.adapters.db_privileges import check_dump_rights
 from platform_backup.adapters.dump_process import (
     Drain,
     DumpFailed,
@@ -138,10 +139,11 @@ def run_backup(
     ``targets`` that takes them (the next one takes over, from the spool, when one fails).
 
     ``server``: the server as inspected moments ago for this run (else it is inspected here).
-    Raises DatabasesMissing or DatabaseUnavailable before dumping, DumpFailed when the dump did
-    not end whole, UploadFailed when no target took it (FailoverNeedsRedump when ``spool`` is
-    off and a target failed mid-way), or whatever ``progress`` raised. Whatever the outcome, no
-    incomplete multipart upload, no spool and no option file are left behind.
+    Raises DatabasesMissing, MissingPrivileges or DatabaseUnavailable before dumping, DumpFailed
+    when the dump did not end whole, UploadFailed when no target took it (FailoverNeedsRedump
+    when ``spool`` is off and a target failed mid-way), or whatever ``progress`` raised.
+    Whatever the outcome, no incomplete multipart upload, no spool and no option file are left
+    behind.
     """
     if not targets:
         raise ValueError("at least one destination")
@@ -149,6 +151,8 @@ def run_backup(
     with session(conn, tools, base_dir=work_dir) as db:
         if server is None:
             server = inspect_server(db, databases)
+        # Before any byte: mariadb-dump would leave out what it may not read, and exit 0.
+        check_dump_rights(db, databases)
         return _Run(
             db, list(databases), server, targets, compression, level, spool, started_at
         ).execute(

@@ -10,16 +10,14 @@ the restore lists them as warnings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
+from platform_backup.domain.dump_rules import DATABASE_LINES
 from platform_backup.errors import Unprocessable
 
 _MARKERS = (b"\nCREATE DATABASE ", b"\nUSE ", b"\nALTER DATABASE ")
-_NAME = rb"`((?:[^`]|``)+)`"
-_CREATE = re.compile(rb"CREATE DATABASE (/\*!32312 IF NOT EXISTS\*/ )?" + _NAME + rb"(.*)", re.S)
-_USE = re.compile(rb"USE " + _NAME + rb"(;.*)", re.S)
-_ALTER = re.compile(rb"ALTER DATABASE " + _NAME + rb"( CHARACTER SET .*)", re.S)
+# The validation refuses any other spelling (domain/dump_rules.py), so these are all there are.
+_CREATE, _USE, _ALTER = DATABASE_LINES
 _COMPLETED = b"-- Dump completed"
 
 

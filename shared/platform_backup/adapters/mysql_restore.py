@@ -16,6 +16,7 @@ from typing import Any
 
 import zstandard
 
+from platform_backup.adapters.db_privileges import check_restore_rights
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, in_list, session
 from platform_backup.adapters.schema_objects import inspect_objects
@@ -28,7 +29,7 @@ CLIENT_OPTIONS: tuple[str, ...] = ("--binary-mode", "--max-allowed-packet=1G", "
 DEFAULT_TOOLS = MariaDbTools()
 
 
-def _decompressor(compression: str) -> Any:
+def decompressor(compression: str) -> Any:
     if compression == "zstd":
         return zstandard.ZstdDecompressor().decompressobj()
     if compression == "gzip":
@@ -49,7 +50,7 @@ def apply_dump(
     goes out (from then on the target may have changed); ``progress`` gets the raw bytes fed
     so far after every chunk and may raise to stop (the client is killed, nothing more runs)."""
     rewriter = DumpRewriter(names, replace_existing)
-    decompressor = _decompressor(compression)
+    decompress = decompressor(compression)
     with session(conn, DEFAULT_TOOLS) as db:
         stderr_path = db.workdir / "client.err"
         binary = shutil.which(db.tools.client) or db.tools.client
@@ -68,7 +69,7 @@ def apply_dump(
         try:
             try:
                 for compressed in chunks:
-                    raw = decompressor.decompress(compressed)
+                    raw = decompress.decompress(compressed)
                     out = rewriter.feed(raw)
                     if out and not started:
                         on_start()
@@ -137,6 +138,10 @@ class MariaDbTarget:
                 ]
             )
         return TargetSettings(log_bin == "1", trusts == "1", int(supers) > 0, int(packet))
+
+    def check_rights(self, conn: DbConnection, databases: Sequence[str]) -> None:
+        with session(conn, DEFAULT_TOOLS) as db:
+            check_restore_rights(db, databases)
 
     def apply(self, conn: DbConnection, chunks: Iterable[bytes], **options: Any) -> Applied:
         return apply_dump(conn, chunks, **options)

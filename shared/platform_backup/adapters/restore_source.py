@@ -9,7 +9,7 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,13 +65,16 @@ class S3BackupSource:
             raise ChecksumMismatch(f"the manifest {copy.manifestKey} is not a JSON object")
         return manifest
 
-    def checksum(self, copy: BackupCopy) -> Checked:
-        """Reads the whole object once: its SHA-256, size and version."""
+    def checksum(self, copy: BackupCopy, observe: Callable[[bytes], None] | None = None) -> Checked:
+        """Reads the whole object once: its SHA-256, size and version; each chunk also goes to
+        ``observe`` (the statement check), so the dump is read once for both."""
         digest = hashlib.sha256()
         size = 0
         version: str | None = None
         for chunk, found_version in self._read(copy, None):
             digest.update(chunk)
+            if observe is not None:
+                observe(chunk)
             size += len(chunk)
             version = found_version
         return Checked(digest.hexdigest(), size, version)

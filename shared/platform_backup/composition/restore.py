@@ -7,6 +7,7 @@ from __future__ import annotations
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.binlog_replay import MariaDbBinlogReplayer
+from platform_backup.adapters.dump_check import MariaDbDumpChecks
 from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.adapters.mysql_restore import MariaDbTarget
@@ -29,8 +30,12 @@ settings = settings_of(RestoreSettings)
 def restore_steps() -> RestoreSteps:
     current = settings()
 
+    # The restore user, not the dump user: what a restore writes needs rights a backup must not
+    # hold (docs/decisions.md); another server's secret (targetSecretArn) is that server's.
+    own = current.restore_db_secret_arn or current.db_secret_arn
+
     def connect(secret_arn: str | None) -> DbConnection:
-        return read_db_secret(secret_arn or current.db_secret_arn, current.region)
+        return read_db_secret(secret_arn or own, current.region)
 
     restores, backups = DynamoRestoreRepository(), DynamoBackupRepository()
     source, target = S3BackupSource(current.region), MariaDbTarget()
@@ -50,4 +55,5 @@ def restore_steps() -> RestoreSteps:
             MariaDbBinlogReplayer(),
             utcnow,
         ),
+        statements=MariaDbDumpChecks(),
     )

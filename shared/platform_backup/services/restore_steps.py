@@ -8,6 +8,8 @@ What makes it safe:
 - the object is checked against the manifest's SHA-256 before anything touches the target, and
   read again pinned to the version checked; so is every binary-log segment a point-in-time
   restore replays (services/restore_replay.py), and the target's settings it needs;
+- in the same read, every statement of the dump is checked against what mariadb-dump writes for
+  the recorded databases (domain/dump_rules.py): anything else fails Validate, nothing applied;
 - ``targetTouched`` is written before the first statement reaches the target: Rollback knows
   whether there is anything to undo;
 - the lease and the backup's read hold are released before the final status is written, and a
@@ -34,6 +36,7 @@ from platform_backup.errors import (
     SafetyBackupFailed,
     TargetExists,
     Unprocessable,
+    UnsafeDump,
 )
 from platform_backup.observability import logger
 from platform_backup.services.lease_keeper import LeaseKeeper
@@ -42,6 +45,8 @@ from platform_backup.services.ports import (
     BackupSource,
     Checked,
     Deadline,
+    DumpCheck,
+    DumpChecks,
     RestoreRepository,
     SafetyBackups,
     TargetServer,
@@ -64,6 +69,7 @@ class RestoreSteps:
         connect: Callable[[str | None], Any],
         clock: Callable[[], datetime],
         replays: RestoreReplays,
+        statements: DumpChecks,
     ) -> None:
         self._restores = restores
         self._records = records
@@ -75,6 +81,7 @@ class RestoreSteps:
         self._connect = connect
         self._clock = clock
         self._replays = replays
+        self._statements = statements
 
     def run_step(
         self, step: str, restore_id: str, deadline: Deadline, error: Mapping[str, Any] | None
@@ -120,25 +127,33 @@ class RestoreSteps:
         restore = self._records.save(restore, phase="validate")
         backup = self._backups.get(restore.backupId)
         problems: list[str] = []
-        chosen: tuple[BackupCopy, Checked] | None = None
+        chosen: tuple[BackupCopy, Checked, DumpCheck] | None = None
         for copy in copies_for(backup, restore.source):
-            problem, checked = self._check(copy, backup)
+            # The statements are checked in the same read as the checksum (one pass).
+            statements = self._statements.start(backup.compression, list(restore.databases))
+            problem, checked = self._check(copy, backup, statements)
             keeper.check()
             if problem is None and checked is not None:
-                chosen = (copy, checked)
+                chosen = (copy, checked, statements)
                 break
             problems.append(problem or "")
         if chosen is None:
             raise ChecksumMismatch(
                 "no copy of the backup can be restored: " + "; ".join(problems or ["none left"])
             )
-        copy, checked = chosen
+        copy, checked, statements = chosen
+        if refused := statements.refusal():
+            raise UnsafeDump(
+                f"the dump holds what a backup of {', '.join(restore.databases)} never does, "
+                f"{refused}: nothing was applied"
+            )
         replay = self._replays.validate(restore, keeper)
         conn = self._connect(restore.targetSecretArn)
         largest = max((s.raw_bytes for s in self._replays.segments(restore)), default=0)
         problem = target_problem(self._target.settings(conn), restore, largest)
         if problem is not None:
             raise Unprocessable(problem)
+        self._target.check_rights(conn, list(restore.databases.values()))
         if not restore.in_place:
             existing = self._target.existing(conn, list(restore.databases.values()))
             if existing:
@@ -157,11 +172,13 @@ class RestoreSteps:
             replay=replay,
         )
 
-    def _check(self, copy: BackupCopy, backup: Backup) -> tuple[str | None, Checked | None]:
+    def _check(
+        self, copy: BackupCopy, backup: Backup, statements: DumpCheck
+    ) -> tuple[str | None, Checked | None]:
         where = f"{copy.role} copy s3://{copy.bucket}/{copy.key}"
         try:
             manifest = self._source.manifest(copy)
-            checked = self._source.checksum(copy)
+            checked = self._source.checksum(copy, statements.feed)
         except Unprocessable as exc:
             return f"{where}: {exc.message}", None
         recorded = manifest.get("sha256")
