@@ -45,14 +45,15 @@ def _held(db: Session, databases: Sequence[str]) -> tuple[dict[str, set[str]], b
     """Per database, the rights the user holds on it (global ones included); and whether it
     may read mysql.proc."""
     names = " UNION ALL ".join(f"SELECT {in_list([name])} AS name" for name in databases)
+    # B608: the database names are quoted by in_list, never raw input.
     rows_global, rows_schema, rows_proc = db.query_many(
         [
-            f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {_ME}",
-            f"SELECT n.name, p.PRIVILEGE_TYPE FROM ({names}) n"
+            f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {_ME}",  # nosec B608
+            f"SELECT n.name, p.PRIVILEGE_TYPE FROM ({names}) n"  # nosec B608
             " JOIN information_schema.SCHEMA_PRIVILEGES p"
             " ON CONVERT(n.name USING utf8mb3) LIKE p.TABLE_SCHEMA"
             f" WHERE p.GRANTEE = {_ME}",
-            "SELECT PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES"
+            "SELECT PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES"  # nosec B608
             f" WHERE GRANTEE = {_ME} AND TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'proc'"
             " UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES"
             f" WHERE GRANTEE = {_ME} AND 'mysql' LIKE TABLE_SCHEMA",

@@ -82,7 +82,8 @@ _TABLE_KEYS = _full(
     rf"LOCK TABLES {IDENT} (?:READ|WRITE)|UNLOCK TABLES|ALTER TABLE {IDENT} (?:DISABLE|ENABLE) KEYS"
 )
 _SETVAL = _full(rf"(?:DO|SELECT) SETVAL ?\( ?{IDENT} ?, ?-?\d+ ?, ?\d+(?: ?, ?\d+)? ?\)")
-_INSERT = _full(rf"INSERT INTO {IDENT}(?: ?\((?: ?{IDENT} ?,?)+\))? VALUES ?(.*)")
+# B608: a pattern that recognises the dump's INSERTs, not a query.
+_INSERT = _full(rf"INSERT INTO {IDENT}(?: ?\((?: ?{IDENT} ?,?)+\))? VALUES ?(.*)")  # nosec B608
 _CREATE_TABLE = _full(rf"CREATE TABLE {IDENT} ?\((.*)")
 _CREATE_SEQUENCE = _full(rf"CREATE SEQUENCE {IDENT}((?: [^.`]*)?)")
 _CREATE_VIEW = _full(
