@@ -35,12 +35,14 @@ TUESDAY = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
     ("plan", "scheduled", "bound"),
     [
         (HOURLY, datetime(2026, 12, 1, 10, 5, tzinfo=UTC), timedelta(minutes=30)),
+        # A time between two runs (the plan changed since): half the gap it falls in
+        (HOURLY, datetime(2026, 12, 1, 10, 4, tzinfo=UTC), timedelta(minutes=30)),
         (DAILY, TUESDAY, timedelta(hours=12)),
         (WEEKLY, SUNDAY, timedelta(days=1)),
         (WEEKLY, TUESDAY, timedelta(days=2, hours=12)),
     ],
 )
-def test_the_bound_is_half_the_time_to_the_plans_next_run(
+def test_the_bound_is_half_the_gap_to_the_plans_next_run(
     plan: Policy, scheduled: datetime, bound: timedelta
 ) -> None:
     assert delivery_bound(plan, scheduled) == bound

@@ -2,9 +2,10 @@
 asynchronous queue or a paused account can deliver a run hours after its time, and a backup run
 then would only hold the plan when the next one is due.
 
-The bound is half the time from the scheduled time to the plan's next run after it: half the
-cycle for hourly and daily plans; for weekly plans the gap that follows that day (SUN,TUE: a
-Sunday run is late after a day, a Tuesday run after two and a half). Pure: no AWS, no clock.
+The bound is half the gap from the scheduled run to the plan's next run: half the cycle for
+hourly and daily plans; for weekly plans the gap that follows that day (SUN,TUE: a Sunday run is
+late after a day, a Tuesday run after two and a half). A time between two runs (the plan changed
+since, or a hand-made event) gets half the gap it falls in. Pure: no AWS, no clock.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from datetime import UTC, datetime, timedelta
 from platform_backup.domain.plan import Policy
 from platform_backup.domain.schedule import build_cron, cron_times
 
-# A scheduled time is a whole minute: the next run is searched from the minute after.
-_AFTER = timedelta(minutes=1)
+# Every plan's runs repeat within a week; a day more takes in a daylight saving change. An hourly
+# plan, the most frequent, fires at most this many times in that span, and twice after it.
+_BACK = timedelta(days=8)
+_RUNS = 8 * 24 + 4
 
 
 def delivery_bound(policy: Policy, scheduled: datetime) -> timedelta | None:
-    """Half the time from ``scheduled`` to the policy's next run after it (None: no next run)."""
-    following = cron_times(build_cron(policy), policy.timezone, scheduled + _AFTER, 1)
-    if not following:
-        return None
+    """Half the gap between the policy's runs around ``scheduled`` (the last at or before it,
+    the first after it); None when the policy has no run on one side."""
+    runs = cron_times(build_cron(policy), policy.timezone, scheduled - _BACK, _RUNS)
     # In UTC: datetimes sharing a zone subtract as wall times, blind to daylight saving.
-    return (following[0].astimezone(UTC) - scheduled.astimezone(UTC)) / 2
+    moment = scheduled.astimezone(UTC)
+    before = [run.astimezone(UTC) for run in runs if run <= moment]
+    after = [run.astimezone(UTC) for run in runs if run > moment]
+    if not before or not after:
+        return None
+    return (after[0] - before[-1]) / 2
 
 
 def late_reason(policy: Policy, scheduled: datetime, delivered: datetime) -> str | None:
@@ -36,7 +43,7 @@ def late_reason(policy: Policy, scheduled: datetime, delivered: datetime) -> str
         return None
     return (
         f"delivered {span(late)} late (scheduled for "
-        f"{scheduled.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}), more than half the time to the "
+        f"{scheduled.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}), more than half the gap to the "
         f"plan's next run ({span(bound)}): not run, the next scheduled run takes its place"
     )
 
