@@ -32,7 +32,13 @@ def _per_plan(name: str, unit: MetricUnit, value: float, plan_id: str) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    reaped = reaper().reap()
+    try:
+        reaped = reaper().reap()
+    except Exception:
+        # Whatever failed (a throttled read, a refused write), staleness is still published,
+        # so its alarm does not go off for it; the next pass, five minutes on, looks again.
+        logger.exception("abandoned executions not checked this time")
+        reaped = []
     report = monitor().check()
     metrics.add_metric(name="StalenessRatio", unit=MetricUnit.NoUnit, value=report.ratio)
     for plan in report.plans:

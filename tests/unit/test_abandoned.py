@@ -11,10 +11,14 @@ import pytest
 
 from platform_backup.adapters.execution_repo import DynamoExecutionRepository
 from platform_backup.adapters.lease import DynamoLeases
+from platform_backup.adapters.tables import ExecutionItem
 from platform_backup.domain.execution import Execution
 from platform_backup.domain.lease import Holder
 from platform_backup.services.abandoned import NEVER_STARTED, STOPPED, abandonment
 from tests.support.moto_env import MotoEnv
+from tests.support.throttle import no_backoff, throttled
+
+__all__ = ["no_backoff"]
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
@@ -99,3 +103,17 @@ def test_the_monitor_fails_what_nobody_runs_and_leaves_the_rest(aws: MotoEnv) ->
     assert executions.get("lost").finishedAt is not None
     assert executions.get("fresh").status == "running"
     assert executions.get("alive").status == "running"
+
+
+def test_a_throttled_look_for_abandoned_runs_still_publishes_staleness(
+    aws: MotoEnv, no_backoff: None
+) -> None:
+    # Given the executions table throttling every query
+    with throttled(ExecutionItem, "Query"):
+        # When the monitor runs
+        outcome = aws.invoker.invoke("pdb-monitor", {})
+    # Then it still answers with the staleness the alarm needs, and reaped nothing
+    assert outcome.function_error is None, outcome.payload
+    answer = json.loads(outcome.payload)
+    assert answer["reaped"] == []
+    assert answer["stalenessRatio"] == 0.0
