@@ -28,18 +28,8 @@ from tests.support.schedule_times import on_time
 __all__ = ["http", "make_plan", "storages"]
 pytestmark = pytest.mark.e2e
 
-# What the schedule loop (and EventBridge) delivers for a function's rate(1 hour) rule.
-HOURLY_EVENT = {
-    "version": "0",
-    "id": "hourly",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "123456789012",
-    "time": "2026-12-03T10:00:00Z",
-    "region": REGION,
-    "resources": ["arn:aws:events:us-east-1:123456789012:rule/pdb-retention-Reconcile"],
-    "detail": {},
-}
+# What EventBridge (and the local schedule loop) delivers for retention's rate(1 hour) rule.
+HOURLY_EVENT = json.loads((REPO_ROOT / "events" / "retention-hourly.json").read_text())
 
 
 def plan_body(storages: dict[str, Any], count: int) -> dict[str, Any]:
