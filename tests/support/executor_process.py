@@ -9,11 +9,29 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.invoker import LambdaContext
-
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "executor" / "app.py"
+
+
+@dataclass
+class Context:
+    """What Lambda's runtime hands the handler (what powertools and the handler read)."""
+
+    function_name: str = "pdb-executor"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:pdb-executor"
+    memory_limit_in_mb: int = 4096
+    timeout_seconds: int = 900
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        left = self.timeout_seconds - (time.monotonic() - self.started)
+        return max(0, int(left * 1000))
 
 
 def main() -> None:
@@ -21,13 +39,7 @@ def main() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    context = LambdaContext(
-        function_name="pdb-executor",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:pdb-executor",
-        memory_limit_in_mb=4096,
-        timeout_seconds=900,
-    )
-    print(json.dumps(module.lambda_handler(json.loads(sys.argv[1]), context)), flush=True)
+    print(json.dumps(module.lambda_handler(json.loads(sys.argv[1]), Context())), flush=True)
 
 
 if __name__ == "__main__":
