@@ -94,6 +94,10 @@ class LambdaTargets:
         invoker = self.invoker
 
         def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+            # A scheduled rule has no pattern: moto would match it to every event put on the
+            # bus, EventBridge to none (the schedule loop fires it instead).
+            if rule.scheduled_expression and rule.event_pattern._raw_pattern is None:
+                return
             lambda_targets = [t for t in rule.targets if ":lambda:" in t["Arn"]]
             if lambda_targets and rule.event_pattern.matches_event(event):
                 sent = _as_sent(event)

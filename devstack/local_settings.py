@@ -24,6 +24,7 @@ LOCAL_SETTINGS: dict[str, str] = {
     "ARCHIVER_FUNCTION_ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:pdb-archiver",
     "SCHEDULER_FUNCTION_NAME": "pdb-scheduler",
     "ARCHIVER_FUNCTION_NAME": "pdb-archiver",
+    "RETENTION_FUNCTION_NAME": "pdb-retention",
     "RESTORE_STATE_MACHINE_ARN": f"arn:aws:states:{_REGION}:{_ACCOUNT}:stateMachine:pdb-restore",
     "DB_SECRET_ARN": "pdb-platform-db",
     "PAGE_TOKEN_KEY_SECRET_ARN": "pdb-page-token-key",

@@ -1,9 +1,15 @@
-"""Retention entry point: the EventBridge event of a successful (or partially successful)
-backup, ``{"detail": {"planId", "executionId", "backupId"}}``; prunes that plan's copies, then
-its archived binary-log segments no kept backup needs."""
+"""Retention entry point. Three events start it:
+- the EventBridge event of a successful (or partially successful) backup,
+  ``{"detail": {"planId", "executionId", "backupId"}}``: that plan;
+- the API, when a plan's retention policy changed, ``{"planId"}``: that plan;
+- its hourly schedule (``"detail-type": "Scheduled Event"``): every plan, so a lowered policy or
+  a plan whose backups keep failing is pruned too.
+Each run prunes the plan's copies, then its archived binary-log segments no kept backup needs.
+An event naming no plan, or a run that fails, fails the invocation: it reaches the failure
+queue (RetentionFailureQueue) and its alarm."""
 
 # No ``from __future__ import annotations``: the local stack loads this file outside
-# sys.modules, where pydantic could not resolve BackupEvent's postponed reference to BackupOutcome.
+# sys.modules, where pydantic could not resolve the event model's postponed references.
 
 from platform_backup import startup
 
@@ -16,13 +22,16 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from platform_backup.composition.retention import retention, settings
 from platform_backup.observability import logger, metrics
+from platform_backup.services.retention import RetentionSummary
 
 # Cold start: the settings are read and checked now; a missing one fails init, named.
 settings()
+
+SCHEDULED = "Scheduled Event"
 
 
 class BackupOutcome(BaseModel):
@@ -31,15 +40,13 @@ class BackupOutcome(BaseModel):
     backupId: str | None = None
 
 
-class BackupEvent(BaseModel):
-    detail: BackupOutcome
+class RetentionEvent(BaseModel):
+    planId: str | None = None
+    detail_type: str | None = Field(default=None, alias="detail-type")
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = BackupEvent.model_validate(event)
-    summary = retention().apply(request.detail.planId)
+def _record(summary: RetentionSummary) -> dict[str, Any]:
     metrics.add_metric(name="CopiesPruned", unit=MetricUnit.Count, value=len(summary.pruned))
     metrics.add_metric(name="RetentionItemsRead", unit=MetricUnit.Count, value=summary.itemsRead)
     metrics.add_metric(
@@ -47,6 +54,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     logger.info("retention applied", **asdict(summary))
     return asdict(summary)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    request = RetentionEvent.model_validate(event)
+    if request.planId is not None:
+        return _record(retention().apply(request.planId))
+    if request.detail_type == SCHEDULED:
+        return [_record(summary) for summary in retention().apply_all()]
+    outcome = BackupOutcome.model_validate(request.detail)
+    return _record(retention().apply(outcome.planId))
 
 
 # Init is over: what it made stays out of the garbage collector's passes.

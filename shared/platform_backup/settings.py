@@ -107,6 +107,8 @@ class ApiSettings(CommonSettings):
     archiver_function_name: str = _variable("ARCHIVER_FUNCTION_NAME")
     # The secret holding the key that signs list tokens (adapters/pagination.py).
     page_token_key_secret_arn: str = _variable("PAGE_TOKEN_KEY_SECRET_ARN")
+    # Started asynchronously when a plan's retention policy changes.
+    retention_function_name: str = _variable("RETENTION_FUNCTION_NAME")
 
 
 class SchedulerSettings(CommonSettings):

@@ -17,6 +17,7 @@ from platform_backup.adapters import dump_pipeline
 from platform_backup.services import backup_runner
 from tests.support.api import ApiClient
 from tests.support.moto_env import MotoEnv, moto_env
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -105,12 +106,13 @@ def system(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def test_a_scheduled_run_makes_a_verified_backup_in_the_primary(system: System) -> None:
     # When the schedule fires
-    result = system.fire("2026-11-25T10:05:00Z")
+    when = on_time(1)
+    result = system.fire(when)
     # Then the execution succeeded and its backup sits in the primary storage
     assert result["status"] == "succeeded", system.executions()
     execution = system.api.get(f"/v1/executions/{result['executionId']}").body
     assert execution["trigger"] == "schedule"
-    assert execution["scheduledTime"].startswith("2026-11-25T10:05:00")
+    assert execution["scheduledTime"].startswith(when.removesuffix("Z"))
     assert execution["storageId"] == system.storages["primary"]
     assert execution["failoverReason"] is None
     assert execution["progress"]["percent"] == 100.0
@@ -139,11 +141,12 @@ def test_a_scheduled_run_makes_a_verified_backup_in_the_primary(system: System) 
 def test_duplicate_deliveries_of_one_scheduled_time_make_one_backup(system: System) -> None:
     # Given three deliveries of the same scheduled time released together
     barrier = threading.Barrier(3)
+    when = on_time(1)
     results: list[dict[str, Any]] = []
 
     def deliver() -> None:
         barrier.wait()
-        results.append(system.fire("2026-11-25T11:05:00Z"))
+        results.append(system.fire(when))
 
     threads = [threading.Thread(target=deliver) for _ in range(3)]
     for thread in threads:
@@ -155,7 +158,7 @@ def test_duplicate_deliveries_of_one_scheduled_time_make_one_backup(system: Syst
     assert [e["status"] for e in system.executions()] == ["succeeded"]
     assert len(system.backups()) == 1
     # And a later delivery of the same time changes nothing
-    assert system.fire("2026-11-25T11:05:00.000Z")["status"] == "succeeded"
+    assert system.fire(when.replace("Z", ".000Z"))["status"] == "succeeded"
     assert len(system.backups()) == 1
 
 
@@ -177,7 +180,7 @@ def test_a_trigger_finding_the_plan_busy_is_skipped_with_the_reason(system: Syst
     taken, _ = leases.acquire(system.plan_id, "restore-1", "restore", "restore", time.time(), 300)
     assert taken
     # When the schedule fires
-    result = system.fire("2026-11-25T12:05:00Z")
+    result = system.fire(on_time(2))
     # Then the run is recorded as skipped, saying why, and nothing was dumped
     assert result["status"] == "skipped"
     [execution] = system.executions()
@@ -185,7 +188,7 @@ def test_a_trigger_finding_the_plan_busy_is_skipped_with_the_reason(system: Syst
     assert system.backups() == []
     # And once the lease is released the next trigger runs
     leases.release(system.plan_id, "restore-1")
-    assert system.fire("2026-11-25T13:05:00Z")["status"] == "succeeded"
+    assert system.fire(on_time(1))["status"] == "succeeded"
 
 
 def test_a_dead_executor_is_marked_failed_and_never_blocks_the_plan(system: System) -> None:
@@ -204,7 +207,7 @@ def test_a_dead_executor_is_marked_failed_and_never_blocks_the_plan(system: Syst
     DynamoExecutionRepository().create(dead)
     DynamoLeases().acquire(system.plan_id, dead.id, "backup", "schedule", time.time() - 120, 60)
     # When the next trigger comes
-    result = system.fire("2026-11-25T14:05:00Z")
+    result = system.fire(on_time(1))
     # Then it runs, and the dead execution is failed with the reason
     assert result["status"] == "succeeded"
     dead_now = system.api.get("/v1/executions/dead-run").body
@@ -214,7 +217,7 @@ def test_a_dead_executor_is_marked_failed_and_never_blocks_the_plan(system: Syst
 
 def test_short_quota_on_the_primary_lands_on_the_fallback(system: System) -> None:
     system.api.patch(f"/v1/storages/{system.storages['primary']}", {"capacityBytes": 1000})
-    result = system.fire("2026-11-25T15:05:00Z")
+    result = system.fire(on_time(1))
     assert result["status"] == "succeeded"
     execution = system.executions()[0]
     assert execution["storageId"] == system.storages["fallback"]
@@ -226,7 +229,7 @@ def test_short_quota_on_the_primary_lands_on_the_fallback(system: System) -> Non
 def test_short_quota_everywhere_fails_before_any_dump(system: System) -> None:
     for storage_id in system.storages.values():
         system.api.patch(f"/v1/storages/{storage_id}", {"capacityBytes": 1000})
-    result = system.fire("2026-11-25T16:05:00Z")
+    result = system.fire(on_time(1))
     assert result["status"] == "failed"
     error = system.executions()[0]["error"]
     assert error.startswith("quota exhausted")
@@ -242,7 +245,7 @@ def test_missing_database_fails_with_the_reason(
     from platform_backup.composition.executor import runner
 
     monkeypatch.setattr(runner(), "_databases", [*system.databases, "no_such_db"])
-    result = system.fire("2026-11-25T17:05:00Z")
+    result = system.fire(on_time(1))
     assert result["status"] == "failed"
     assert "no_such_db" in system.executions()[0]["error"]
     assert system.objects("pdb-primary") == []
@@ -317,7 +320,7 @@ def synced(system: System) -> System:
 
 
 def test_remote_sync_copies_and_verifies_each_backup(synced: System) -> None:
-    result = synced.fire("2026-11-25T18:05:00Z")
+    result = synced.fire(on_time(1))
     assert result["status"] == "succeeded", synced.executions()[0]["error"]
     [backup] = synced.backups()
     local, remote = backup["copies"]
@@ -342,7 +345,7 @@ def test_a_failed_remote_copy_is_partial_and_caught_up_by_the_next_run(synced: S
     # Given the remote bucket is gone when the first run syncs
     s3 = synced.env.client("s3")
     s3.delete_bucket(Bucket="pdb-offsite")
-    first = synced.fire("2026-11-25T19:05:00Z")
+    first = synced.fire(on_time(2))
     # Then the run is partially successful, saying why, and the local copy is there
     assert first["status"] == "partially-succeeded"
     execution = synced.api.get(f"/v1/executions/{first['executionId']}").body
@@ -354,7 +357,7 @@ def test_a_failed_remote_copy_is_partial_and_caught_up_by_the_next_run(synced: S
     s3.create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    second = synced.fire("2026-11-25T20:05:00Z")
+    second = synced.fire(on_time(1))
     # Then both backups have their verified remote copy
     assert second["status"] == "succeeded"
     backups = synced.backups()
@@ -368,7 +371,7 @@ def test_a_failed_remote_copy_is_partial_and_caught_up_by_the_next_run(synced: S
 
 def test_a_remote_storage_short_of_quota_is_not_written(synced: System) -> None:
     synced.api.patch(f"/v1/storages/{synced.storages['remote']}", {"capacityBytes": 10})
-    result = synced.fire("2026-11-25T21:05:00Z")
+    result = synced.fire(on_time(1))
     assert result["status"] == "partially-succeeded"
     error = synced.api.get(f"/v1/executions/{result['executionId']}").body["error"]
     assert "quota exhausted" in error
@@ -380,12 +383,10 @@ def test_a_run_that_cannot_finish_in_time_is_refused_up_front(system: System) ->
     from platform_backup.composition import executor
     from platform_backup.services.ports import Deadline
 
-    assert system.fire("2026-11-25T22:05:00Z")["status"] == "succeeded"
+    assert system.fire(on_time(2))["status"] == "succeeded"
     runner = executor.runner()
     # When the next run has less time than the last one took
-    execution = runner.run_scheduled(
-        system.plan_id, "2026-11-25T23:05:00Z", Deadline(lambda: 30.001)
-    )
+    execution = runner.run_scheduled(system.plan_id, on_time(1), Deadline(lambda: 30.001))
     # Then it fails before dumping, with the figures
     assert execution.status == "failed"
     assert execution.error is not None and "would take about" in execution.error
@@ -404,7 +405,7 @@ def test_a_dump_that_runs_out_of_time_fails_cleanly(
     started = time.monotonic()
     deadline = Deadline(lambda: 30.4 - (time.monotonic() - started))
     # When a first run (nothing measured yet, so nothing refused up front) goes
-    execution = runner().run_scheduled(system.plan_id, "2026-11-26T00:05:00Z", deadline)
+    execution = runner().run_scheduled(system.plan_id, on_time(1), deadline)
     # Then it failed saying so, and no object, no open upload and no backup is left
     assert execution.status == "failed"
     assert execution.error is not None and "time ran out" in execution.error

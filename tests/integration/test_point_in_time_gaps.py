@@ -25,6 +25,7 @@ from tests.integration.test_point_in_time_restore import (
 )
 from tests.integration.test_restore import System
 from tests.integration.test_restore_targets import checksums
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,7 @@ def _history(server: PrivateServer, system: System) -> Broken:
         " label VARCHAR(40), committed_at DATETIME(6));"
     )
     _commit(server, "g1")
-    system.backup("2026-11-25T10:05:00Z")
+    system.backup(on_time(20))
     _commit(server, "g2")
     # A window ends a whole second before its last file was closed: let it reach past g2.
     _next_second()
@@ -90,7 +91,7 @@ def _history(server: PrivateServer, system: System) -> Broken:
     emitted = [json.loads(line) for line in output.getvalue().splitlines() if '"_aws"' in line]
     # The next full backup opens a new window.
     _next_second()
-    system.backup("2026-11-25T11:05:00Z")
+    system.backup(on_time(19))
     _commit(server, "h1")
     _next_second()
     _commit(server, "h2")

@@ -29,6 +29,7 @@ from platform_backup.adapters.mariadb import MariaDbTools
 from tests.integration.test_restore import System, _system
 from tests.integration.test_restore_targets import checksums
 from tests.support.moto_env import moto_env
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +161,7 @@ def _workload(server: PrivateServer, system: System) -> History:
     for label in ("seed-1", "seed-2"):
         _commit(server, label)
         before.add(label)
-    assert system.backup("2026-11-25T10:05:00Z")["binlog"]["file"]
+    assert system.backup(on_time(20))["binlog"]["file"]
     for label in ("e1", "e2"):
         _commit(server, label)
         before.add(label)
@@ -174,7 +175,7 @@ def _workload(server: PrivateServer, system: System) -> History:
     _commit(server, "e3")
     before.add("e3")
     archive()
-    system.backup("2026-11-25T11:05:00Z")
+    system.backup(on_time(19))
     _commit(server, "e4")
     before.add("e4")
     server.sql(

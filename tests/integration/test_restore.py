@@ -21,6 +21,7 @@ from platform_backup.adapters.mariadb import MariaDbTools
 from tests.support.api import ApiClient
 from tests.support.databases import sql
 from tests.support.moto_env import MotoEnv, moto_env
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -162,7 +163,7 @@ def drop(*databases: str) -> None:
 
 def test_a_backup_restored_into_new_databases_is_identical(system: System) -> None:
     # Given a backup of the platform databases
-    backup = system.backup("2026-11-25T10:05:00Z")
+    backup = system.backup(on_time(20))
     before = {db: (checksums(db), definitions(db)) for db in system.databases}
     # When it is restored into new databases through the API and the workflow
     started = system.api.post(
@@ -196,7 +197,7 @@ def test_a_backup_restored_into_new_databases_is_identical(system: System) -> No
 
 def test_in_place_brings_the_databases_back_and_keeps_a_safety_backup(system: System) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-25T11:05:00Z")
+    backup = system.backup(on_time(19))
     before = (checksums(zstack), definitions(zstack))
     # Given rows changed and deleted, a table and a routine added after the backup
     sql(
@@ -236,7 +237,7 @@ def test_in_place_brings_the_databases_back_and_keeps_a_safety_backup(system: Sy
 
 def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) -> None:
     # Given a backup whose object has one byte flipped
-    backup = system.backup("2026-11-25T12:05:00Z")
+    backup = system.backup(on_time(18))
     [copy] = backup["copies"]
     s3 = system.env.client("s3")
     body = bytearray(s3.get_object(Bucket=copy["bucket"], Key=copy["key"])["Body"].read())
@@ -279,7 +280,7 @@ def _failing_client(tmp_path: Path) -> MariaDbTools:
 def test_a_failure_in_the_middle_of_a_new_database_restore_drops_them(
     system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backup = system.backup("2026-11-25T13:05:00Z")
+    backup = system.backup(on_time(17))
     monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _failing_client(tmp_path))
     started = system.api.post(
         f"/v1/backups/{backup['id']}/restores",
@@ -303,7 +304,7 @@ def test_a_failure_in_the_middle_of_an_in_place_restore_rolls_back(
     system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-25T14:05:00Z")
+    backup = system.backup(on_time(16))
     sql(
         "CREATE TABLE IF NOT EXISTS AddedLater2 (id INT PRIMARY KEY);"
         " INSERT INTO AddedLater2 VALUES (1);",
@@ -326,7 +327,7 @@ def test_a_failure_in_the_middle_of_an_in_place_restore_rolls_back(
 
 
 def test_a_restore_is_refused_while_the_plan_is_busy_and_blocks_backups(system: System) -> None:
-    backup = system.backup("2026-11-25T15:05:00Z")
+    backup = system.backup(on_time(15))
     leases = DynamoLeases()
     # Given a backup holding the plan's lease
     assert leases.acquire(system.plan_id, "run-1", "backup", "schedule backup", time.time(), 300)[0]
@@ -341,7 +342,7 @@ def test_a_restore_is_refused_while_the_plan_is_busy_and_blocks_backups(system: 
 
 def test_a_scheduled_backup_firing_during_a_restore_is_skipped(system: System) -> None:
     # Given the newest backup before a time, restored through the plan's route
-    backup = system.backup("2026-11-25T16:05:00Z")
+    backup = system.backup(on_time(14))
     started = system.api.post(
         f"/v1/plans/{system.plan_id}/restores",
         {
@@ -354,7 +355,7 @@ def test_a_scheduled_backup_firing_during_a_restore_is_skipped(system: System) -
     targets = [f"{db}_during" for db in system.databases]
     try:
         # When the schedule fires while the restore holds the plan's lease
-        event = {"planId": system.plan_id, "scheduledTime": "2026-11-25T17:05:00Z"}
+        event = {"planId": system.plan_id, "scheduledTime": on_time(13)}
         outcome = json.loads(system.env.invoker.invoke("pdb-executor", event).payload)
         # Then that run is skipped, naming the restore
         assert outcome["status"] == "skipped"

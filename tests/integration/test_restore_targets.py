@@ -17,6 +17,7 @@ from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.composition.retention import retention
 from tests.integration.test_restore import System, drop, system
 from tests.support.databases import RUN_ID, sql
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +109,7 @@ def test_a_backup_restored_into_new_databases_on_another_server_is_identical(
     system: System, second_server: Server
 ) -> None:
     # Given a backup of the platform databases, and another server known by its secret
-    backup = system.backup("2026-11-25T10:05:00Z")
+    backup = system.backup(on_time(20))
     before = {db: snapshot(sql, db) for db in system.databases}
     secret_arn = second_server.secret(system)
     # When the backup is restored into new databases on that server
@@ -139,7 +140,7 @@ def test_in_place_onto_another_server_replaces_what_it_holds(
     system: System, second_server: Server
 ) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-25T11:05:00Z")
+    backup = system.backup(on_time(19))
     before = {db: snapshot(sql, db) for db in system.databases}
     secret_arn = second_server.secret(system)
     # Given the other server holds an older state of the platform database: a table since gone
@@ -203,12 +204,12 @@ def test_a_backup_whose_local_copy_was_pruned_is_restored_from_its_remote_copy(
     system = synced
     zstack = system.databases[0]
     # Given an older backup, a change, and a newer backup, both synced to the remote storage
-    older = system.backup("2026-11-25T12:05:00Z")
+    older = system.backup(on_time(18))
     at_older = {db: snapshot(sql, db) for db in system.databases}
     restored: list[str] = []
     sql("CREATE TABLE AddedAfter (id INT PRIMARY KEY); INSERT INTO AddedAfter VALUES (1);", zstack)
     try:
-        system.backup("2026-11-25T13:05:00Z")
+        system.backup(on_time(17))
         # And retention pruned the older backup's local copy
         retention().apply(system.plan_id)
         copies = system.api.get(f"/v1/backups/{older['id']}").body["copies"]

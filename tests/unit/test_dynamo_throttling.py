@@ -16,6 +16,7 @@ from platform_backup.domain.lease import LeaseLost
 from platform_backup.errors import DependencyFailed
 from tests.support.api import ApiClient
 from tests.support.moto_env import MotoEnv
+from tests.support.schedule_times import on_time
 from tests.support.throttle import THROTTLED, no_backoff, throttled
 
 __all__ = ["no_backoff"]
@@ -102,7 +103,7 @@ def test_a_scheduled_run_whose_lease_acquire_is_throttled_fails_naming_it_not_sk
     # When the schedule fires while every write of the locks table is throttled
     with throttled(LockItem, "PutItem"):
         outcome = aws.invoker.invoke(
-            "pdb-executor", {"planId": plan_id, "scheduledTime": "2026-12-02T00:00:00Z"}
+            "pdb-executor", {"planId": plan_id, "scheduledTime": on_time()}
         )
     # Then the run is failed with the throttle as its cause, not "skipped: the plan is busy"
     assert outcome.function_error is None, outcome.payload
@@ -115,7 +116,7 @@ def test_a_scheduled_run_whose_lease_acquire_is_throttled_fails_naming_it_not_sk
 def test_a_throttled_scheduled_run_create_fails_the_invocation_so_it_is_delivered_again(
     aws: MotoEnv, plan_id: str
 ) -> None:
-    event = {"planId": plan_id, "scheduledTime": "2026-12-02T00:00:00Z"}
+    event = {"planId": plan_id, "scheduledTime": on_time()}
     # When recording the scheduled run is throttled
     with throttled(ExecutionItem, "PutItem"):
         outcome = aws.invoker.invoke("pdb-executor", event)

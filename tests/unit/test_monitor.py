@@ -37,6 +37,7 @@ from platform_backup.services.ports import (
 )
 from platform_backup.services.remote_sync import RemoteSync
 from tests.support.moto_env import LOCAL_BUCKETS, REGION, MotoEnv
+from tests.support.schedule_times import on_time
 
 NOW = datetime(2026, 10, 20, 9, 30, tzinfo=UTC)
 HOUR = 3600.0
@@ -359,7 +360,7 @@ def run_scheduled(engine: StandInEngine, state: str = "enabled") -> Execution:
         databases=["zstack"],
         clock=lambda: datetime.now(UTC),
     )
-    return runner.run_scheduled(plan.id, "2026-10-20T02:00:00Z", Deadline(lambda: 900.0))
+    return runner.run_scheduled(plan.id, on_time(), Deadline(lambda: 900.0))
 
 
 def values(store: dict[str, Any]) -> dict[str, list[float]]:

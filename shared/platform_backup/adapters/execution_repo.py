@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.exceptions import PutError
 
 from platform_backup.adapters.dynamo_errors import unless_condition_failure
@@ -96,3 +98,14 @@ class DynamoExecutionRepository:
         ):
             return Execution.model_validate(item.body)
         return None
+
+    def running_since(self, since: datetime) -> list[Execution]:
+        """Running executions started at or after ``since``: the byTime index's range, filtered."""
+        return [
+            Execution.model_validate(item.body)
+            for item in ExecutionItem.byTime.query(
+                KIND_EXECUTION,
+                ExecutionItem.startedAt >= sort_time(since),
+                filter_condition=ExecutionItem.status == "running",
+            )
+        ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from platform_backup.adapters.aws import client
+from platform_backup.adapters.aws import client, error_code
 from platform_backup.errors import DependencyFailed
 from platform_backup.services.ports import ServerProblem
 
@@ -41,7 +41,8 @@ class FunctionInvoker:
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode()
             )
         except (ClientError, BotoCoreError) as exc:
-            raise DependencyFailed(f"function '{function}' could not be started") from exc
+            cause = error_code(exc) or type(exc).__name__
+            raise DependencyFailed(f"function '{function}' could not be started ({cause})") from exc
 
 
 class SchedulerFunctionSync:
@@ -67,6 +68,17 @@ class ExecutorLauncher:
 
     def start_backup(self, payload: dict[str, object]) -> None:
         self._invoker.start(self._function, dict(payload))
+
+
+class RetentionLauncher:
+    """Starts the retention function on one plan asynchronously (``{"planId"}``)."""
+
+    def __init__(self, invoker: FunctionInvoker, function: str) -> None:
+        self._invoker = invoker
+        self._function = function
+
+    def start(self, plan_id: str) -> None:
+        self._invoker.start(self._function, {"planId": plan_id})
 
 
 class ArchiverServerCheck:

@@ -60,6 +60,7 @@ def plans() -> PlanService:
     from platform_backup.adapters.functions import (
         ArchiverServerCheck,
         FunctionInvoker,
+        RetentionLauncher,
         SchedulerFunctionSync,
     )
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
@@ -69,7 +70,10 @@ def plans() -> PlanService:
     invoker = FunctionInvoker(settings().region)
     sync = SchedulerFunctionSync(invoker, settings().scheduler_function_name)
     check = ArchiverServerCheck(invoker, settings().archiver_function_name)
-    return PlanService(DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow, check)
+    retention = RetentionLauncher(invoker, settings().retention_function_name)
+    return PlanService(
+        DynamoPlanRepository(), DynamoStorageRepository(), sync, utcnow, check, retention
+    )
 
 
 @once
@@ -100,12 +104,19 @@ def run_now() -> RunNow:
     from platform_backup.adapters.execution_repo import DynamoExecutionRepository
     from platform_backup.adapters.functions import ExecutorLauncher, FunctionInvoker
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
+    from platform_backup.adapters.run_metrics import PowertoolsRunMetrics
     from platform_backup.services.run_now import RunNow
 
     launcher = ExecutorLauncher(
         FunctionInvoker(settings().region), settings().executor_function_arn
     )
-    return RunNow(DynamoPlanRepository(), DynamoExecutionRepository(), launcher, utcnow)
+    return RunNow(
+        DynamoPlanRepository(),
+        DynamoExecutionRepository(),
+        launcher,
+        PowertoolsRunMetrics(),
+        utcnow,
+    )
 
 
 def backup_deletes() -> RetentionService:

@@ -11,7 +11,6 @@ The order of writes is what makes it trustworthy:
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 
 from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.execution import Execution, ExecutionProgress
+from platform_backup.domain.late_delivery import late_reason
 from platform_backup.domain.lease import LeaseLost
 from platform_backup.domain.plan import Plan, PlanState
 from platform_backup.domain.point_in_time import binlog_position
@@ -33,6 +33,7 @@ from platform_backup.errors import (
     ValidationFailed,
 )
 from platform_backup.observability import logger
+from platform_backup.services.abandoned import RESTORE_REQUESTER, AbandonedExecutions
 from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS, LeaseKeeper
 from platform_backup.services.ports import (
     BackupRepository,
@@ -116,6 +117,7 @@ class BackupRunner:
         self._metrics = metrics
         self._databases = databases
         self._clock = clock
+        self._abandoned = AbandonedExecutions(executions, metrics, clock)
 
     # -- triggers ---------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class BackupRunner:
             planId=plan_id,
             trigger="pre-restore",
             startedAt=self._clock(),
-            requestedBy=f"restore {restore_id}",
+            requestedBy=f"{RESTORE_REQUESTER}{restore_id}",
         )
         self._executions.create(execution)
         return self._run(execution, deadline, lease_owner=restore_id)
@@ -174,6 +176,10 @@ class BackupRunner:
             return self._finish(execution, status="skipped", reason="the plan no longer exists")
         if plan.state == PlanState.PAUSED.value and execution.trigger == "schedule":
             return self._finish(execution, status="skipped", reason="the plan is paused")
+        if execution.trigger == "schedule" and execution.scheduledTime is not None:
+            late = late_reason(plan.policy, execution.scheduledTime, execution.startedAt)
+            if late is not None:
+                return self._finish(execution, status="skipped", reason=late)
         if lease_owner is not None:
             return self._work(plan, execution, deadline, lease_owner, release=False)
         try:
@@ -194,7 +200,8 @@ class BackupRunner:
                 execution, status="skipped", reason=f"the plan is busy: {holder} is running"
             )
         if found is not None:
-            self._fail_abandoned(found.owner)
+            # The previous holder died without releasing: its execution is marked failed.
+            self._abandoned.fail_taken_over(found.owner)
         return self._work(plan, execution, deadline, execution.id, release=True)
 
     def _work(
@@ -252,17 +259,6 @@ class BackupRunner:
             EVENT_FAILED, {"planId": final.planId, "executionId": final.id, "error": message}
         )
         return final
-
-    def _fail_abandoned(self, owner: str) -> None:
-        """The previous holder died without releasing: its execution is marked failed."""
-        stale = self._executions.find(owner)
-        if stale is not None and not stale.final:
-            with contextlib.suppress(ExecutionWriteRefused):
-                self._finish(
-                    stale,
-                    status="failed",
-                    error="the executor stopped in the middle of the run (its lease expired)",
-                )
 
     def _targets(
         self, plan: Plan, backup_id: str, expected: int, started: datetime

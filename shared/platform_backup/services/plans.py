@@ -29,6 +29,7 @@ from platform_backup.services.ports import (
     BinlogServerCheck,
     Page,
     PlanRepository,
+    RetentionTrigger,
     ScheduleSync,
     StorageRepository,
 )
@@ -44,12 +45,14 @@ class PlanService:
         schedules: ScheduleSync,
         clock: Callable[[], datetime],
         server_check: BinlogServerCheck | None = None,
+        retention: RetentionTrigger | None = None,
     ) -> None:
         self._plans = plans
         self._storages = storages
         self._schedules = schedules
         self._clock = clock
         self._server_check = server_check
+        self._retention = retention
 
     def _check_storages(self, spec: PlanSpec) -> None:
         errors: list[FieldError] = []
@@ -174,7 +177,20 @@ class PlanService:
             revision=old.revision + 1,
             **spec.model_dump(),
         )
-        return self._change(old, new)
+        view = self._change(old, new)
+        if new.retention != old.retention:
+            self._prune_now(new.id)
+        return view
+
+    def _prune_now(self, plan_id: str) -> None:
+        """A changed policy applies now, not at the next successful backup. The plan is saved
+        either way: if retention cannot be started, its hourly pass applies the policy."""
+        if self._retention is None:
+            return
+        try:
+            self._retention.start(plan_id)
+        except DependencyFailed:
+            logger.exception("retention not started; its hourly pass applies it", plan_id=plan_id)
 
     def set_state(self, plan_id: str, state: PlanState) -> PlanView:
         old = self._plans.get(plan_id)

@@ -78,6 +78,11 @@ class ExecutionRepository(Protocol):
     def last_success(self, plan_id: str) -> Execution | None: ...
 
 
+class RunningExecutions(Protocol):
+    def running_since(self, since: datetime) -> list[Execution]:
+        """Every execution still ``running`` that started at or after ``since``."""
+
+
 class BackupRepository(Protocol):
     def create(self, backup: Backup) -> None: ...
     def get(self, backup_id: str) -> Backup: ...
@@ -269,6 +274,11 @@ class ObjectStore(Protocol):
 
 class EventPublisher(Protocol):
     def publish(self, detail_type: str, detail: dict[str, object]) -> None: ...
+
+
+class RetentionTrigger(Protocol):
+    def start(self, plan_id: str) -> None:
+        """Starts retention for the plan asynchronously; DependencyFailed when refused."""
 
 
 class Launcher(Protocol):

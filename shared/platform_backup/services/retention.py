@@ -33,7 +33,7 @@ from platform_backup.domain.retention import (
     ranges_to_read,
     select,
 )
-from platform_backup.errors import Conflict, DependencyFailed, NotFound
+from platform_backup.errors import Conflict, DependencyFailed, DomainError, NotFound
 from platform_backup.observability import logger
 from platform_backup.services.archive_retention import ArchiveRetention
 from platform_backup.services.ports import (
@@ -121,6 +121,22 @@ class RetentionService:
             summary.segmentsPruned = archived.segments
             summary.breaksRemoved = archived.breaksRemoved
         return summary
+
+    def apply_all(self) -> list[RetentionSummary]:
+        """Every plan's policy (the hourly pass): a policy lowered, or a plan whose backups keep
+        failing, is pruned without waiting for a success. One plan failing does not stop the
+        others; the first failure is raised after them, so the invocation fails."""
+        summaries: list[RetentionSummary] = []
+        failed: DomainError | None = None
+        for plan in self._plans.all():
+            try:
+                summaries.append(self.apply(plan.id))
+            except DomainError as exc:
+                logger.exception("retention failed for a plan", plan_id=plan.id)
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+        return summaries
 
     def delete_backup(self, backup_id: str, force: bool = False) -> None:
         """Deletes a backup and every copy of it. Conflict while a restore reads it or a copy is
