@@ -57,17 +57,10 @@ class Backups:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.api = ApiClient(stack.invoker)
-        storages = []
-        for name, bucket in (("primary", "pdb-primary"), ("fallback", "pdb-fallback")):
-            body = {
-                "name": name,
-                "role": "local",
-                "bucket": bucket,
-                "region": "us-east-1",
-                "prefix": "platform-db/",
-                "capacityBytes": 10**11,
-            }
-            storages.append(self.api.post("/v1/storages", body).body["id"])
+        storages = [
+            self.api.add_storage(name, bucket, capacity=10**11, prefix="platform-db/")
+            for name, bucket in (("primary", "pdb-primary"), ("fallback", "pdb-fallback"))
+        ]
         plan = self.api.post(
             "/v1/plans",
             {

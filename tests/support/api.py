@@ -71,3 +71,20 @@ class ApiClient:
 
     def delete(self, url: str) -> ApiResponse:
         return self.call("DELETE", url)
+
+    def add_storage(
+        self, name: str, bucket: str, *, capacity: int = 10**12, prefix: str | None = None
+    ) -> str:
+        """A local storage on ``bucket`` in us-east-1, created through the API: its id."""
+        body: dict[str, Any] = {
+            "name": name,
+            "role": "local",
+            "bucket": bucket,
+            "region": "us-east-1",
+            "capacityBytes": capacity,
+        }
+        if prefix is not None:
+            body["prefix"] = prefix
+        created = self.post("/v1/storages", body)
+        assert created.status == 201, created.body
+        return str(created.body["id"])

@@ -65,16 +65,7 @@ def test_a_throttled_acquire_is_a_dependency_failure_not_a_busy_plan(aws: MotoEn
 
 @pytest.fixture
 def plan_id(api: ApiClient) -> str:
-    storage = api.post(
-        "/v1/storages",
-        {
-            "name": "primary",
-            "role": "local",
-            "bucket": "pdb-primary",
-            "region": "us-east-1",
-            "capacityBytes": 10**12,
-        },
-    ).body["id"]
+    storage = api.add_storage("primary", "pdb-primary")
     body = {
         "name": "platform-db",
         "objectType": "PlatformDatabase",

@@ -69,16 +69,7 @@ def test_a_delivery_within_the_bound_is_on_time_and_one_past_it_is_late() -> Non
 
 @pytest.fixture
 def plan_id(api: ApiClient) -> str:
-    storage = api.post(
-        "/v1/storages",
-        {
-            "name": "primary",
-            "role": "local",
-            "bucket": "pdb-primary",
-            "region": "us-east-1",
-            "capacityBytes": 10**12,
-        },
-    ).body["id"]
+    storage = api.add_storage("primary", "pdb-primary")
     plan = api.post(
         "/v1/plans",
         {
