@@ -17,6 +17,7 @@ from platform_backup.adapters.db_privileges import DUMP_RIGHTS, RESTORE_RIGHTS
 from platform_backup.composition.common import reset
 from tests.integration.test_restore import System, checksums, definitions, drop, system
 from tests.support.databases import RUN_ID, sql
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ def restore(system: System, backup_id: str, body: dict[str, object]) -> dict[str
 
 def test_backup_and_restore_with_exactly_the_readme_grants(system: System, users: Users) -> None:
     # Given a backup made as the dump user
-    backup = system.backup("2026-11-25T10:05:00Z")
+    backup = system.backup(on_time(20))
     before = {db: (checksums(db), definitions(db)) for db in system.databases}
     restored: list[str] = []
     try:
@@ -133,7 +134,7 @@ def test_a_dump_user_without_trigger_fails_naming_it_before_dumping(
     for host in HOSTS:
         sql(f"REVOKE TRIGGER ON `{pattern(zstack)}`.* FROM '{users.dump}'@'{host}'")
     # When a backup runs
-    execution = run(system, "2026-11-25T11:05:00Z")
+    execution = run(system, on_time(19))
     # Then it failed naming the right, and no backup was made
     assert execution["status"] == "failed", execution
     assert f"TRIGGER on `{zstack}`" in str(execution["error"]), execution
@@ -144,7 +145,7 @@ def test_a_restore_user_without_create_routine_fails_naming_it_with_nothing_appl
     system: System, users: Users
 ) -> None:
     # Given a backup, and the restore user without CREATE ROUTINE on the databases it would make
-    backup = system.backup("2026-11-25T12:05:00Z")
+    backup = system.backup(on_time(18))
     sakila = system.databases[1]
     for host in HOSTS:
         sql(

@@ -20,6 +20,7 @@ from platform_backup.adapters.lease import DynamoLeases
 from platform_backup.domain.dump_statements import DumpStatementCheck
 from tests.integration.test_restore import System, checksums, drop, system
 from tests.support.databases import ROOT, RUN_ID, sql
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def test_a_dump_carrying_what_no_backup_holds_is_refused_with_nothing_applied(
     sql(f"CREATE DATABASE IF NOT EXISTS `{other}`; CREATE TABLE IF NOT EXISTS `{other}`.t (a INT)")
     try:
         # Given a backup whose dump was made to carry a statement no backup of it holds
-        backup = system.backup("2026-11-25T10:05:00Z")
+        backup = system.backup(on_time(20))
         line = forge(system, backup, statement)
         zstack = system.databases[0]
         before = checksums(zstack)
