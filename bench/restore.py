@@ -46,6 +46,8 @@ from platform_backup.adapters.mysql_restore import MariaDbTarget
 from platform_backup.adapters.restore_source import CHUNK, S3BackupSource
 from platform_backup.domain.backup import BackupCopy
 from platform_backup.domain.progress import TIME_MARGIN_SECONDS
+from platform_backup.domain.time_budget import rate_text
+from platform_backup.settings import DEFAULT_RESTORE_APPLY_RATE
 
 REGION = "us-east-1"
 TARGET = 1.1
@@ -246,6 +248,10 @@ def report(db: str, dumped: Dumped, times: dict[str, list[float]], identical: bo
         f"one restore handles a dump of up to {largest / 1e9:.1f} GB of SQL "
         f"(about {largest * dumped.compressed_bytes / dumped.raw_bytes / 1e9:.1f} GB compressed"
         " at this data's ratio)",
+        "until a restore of the plan is measured, the default "
+        f"{rate_text(DEFAULT_RESTORE_APPLY_RATE)} admits "
+        f"{DEFAULT_RESTORE_APPLY_RATE * budget / 1e9:.1f} GB of SQL (larger is refused up front "
+        "with the figures)",
     ]
 
 

@@ -29,4 +29,6 @@ LOCAL_SETTINGS: dict[str, str] = {
     "DB_SECRET_ARN": "pdb-platform-db",
     "PAGE_TOKEN_KEY_SECRET_ARN": "pdb-page-token-key",
     "PLATFORM_DB_NAMES": "zstack,zstack_rest",
+    # The restore function's Timeout in template.yaml (the local stack gives it the same).
+    "RESTORE_STEP_SECONDS": "900",
 }

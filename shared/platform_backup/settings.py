@@ -47,6 +47,17 @@ def _days(value: str) -> int:
     return days
 
 
+def _positive(value: str) -> float:
+    """A number above 0 (seconds, bytes per second)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("Input should be a valid number") from None
+    if not number > 0:
+        raise ValueError("Input should be greater than 0")
+    return number
+
+
 _REQUIRED: Any = object()
 
 
@@ -98,7 +109,19 @@ class CommonSettings(_Settings):
     allowed_bucket_arns: list[str] = _variable("ALLOWED_BUCKET_ARNS", _csv)
 
 
+# The restore's time check (domain/time_budget.py): the restore function's timeout, which the
+# template sets equal to its Timeout, and the apply rate assumed until a restore of the plan was
+# measured (10 MB/s of SQL: below the slowest rate make bench measured, 11 MB/s; README).
+RESTORE_STEP_SECONDS = "RESTORE_STEP_SECONDS"
+RESTORE_APPLY_RATE = "RESTORE_APPLY_BYTES_PER_SECOND"
+DEFAULT_RESTORE_APPLY_RATE = 10_000_000.0
+
+
 class ApiSettings(CommonSettings):
+    restore_step_seconds: float = _variable(RESTORE_STEP_SECONDS, _positive)
+    restore_apply_rate: float = _variable(
+        RESTORE_APPLY_RATE, _positive, default=DEFAULT_RESTORE_APPLY_RATE
+    )
     scheduler_function_name: str = _variable("SCHEDULER_FUNCTION_NAME")
     executor_function_arn: str = _variable("EXECUTOR_FUNCTION_ARN")
     restore_state_machine_arn: str = _variable("RESTORE_STATE_MACHINE_ARN")
@@ -141,6 +164,11 @@ class RestoreSettings(ExecutorSettings):
 
     # The restore user's secret; empty: the one secret serves both (docs/decisions.md).
     restore_db_secret_arn: str = _variable("RESTORE_DB_SECRET_ARN", default="")
+
+    restore_step_seconds: float = _variable(RESTORE_STEP_SECONDS, _positive)
+    restore_apply_rate: float = _variable(
+        RESTORE_APPLY_RATE, _positive, default=DEFAULT_RESTORE_APPLY_RATE
+    )
 
 
 class MonitorSettings(CommonSettings):

@@ -413,3 +413,36 @@ def test_a_dump_that_runs_out_of_time_fails_cleanly(
     for bucket in ("pdb-primary", "pdb-fallback"):
         assert system.objects(bucket) == []
         assert system.open_uploads(bucket) == []
+
+
+def test_a_remote_copy_that_does_not_fit_the_time_left_is_left_for_the_next_run(
+    synced: System,
+) -> None:
+    # Given a function left, once dumped, with the margin for the final record plus less than the
+    # smallest copy's estimate (a constant: a countdown would race the dump's own time check)
+    from platform_backup.adapters.replication import REQUESTS_SECONDS
+    from platform_backup.composition.executor import runner
+    from platform_backup.domain.progress import TIME_MARGIN_SECONDS
+    from platform_backup.services.ports import Deadline
+
+    short = Deadline(lambda: TIME_MARGIN_SECONDS + REQUESTS_SECONDS - 1)
+    # When the schedule fires
+    first = runner().run_scheduled(synced.plan_id, "2026-11-26T01:05:00Z", short)
+    # Then the local backup is made, the remote copy is not started, and the record says so
+    assert first.status == "partially-succeeded", first
+    execution = synced.api.get(f"/v1/executions/{first.id}").body
+    assert execution["error"].startswith("remote copy of 1 backup(s) left for the next run")
+    assert f"{execution['backupId']} (" in execution["error"]
+    [backup] = synced.backups()
+    assert [c["role"] for c in backup["copies"]] == ["local"]
+    assert synced.objects("pdb-offsite") == []
+    assert synced.storage("remote")["usedBytes"] == 0
+    # When the next run has the function's full time (the real handler, its Lambda timeout)
+    second = synced.fire("2026-11-26T02:05:00Z")
+    # Then both backups have their verified remote copy
+    assert second["status"] == "succeeded", synced.executions()
+    s3 = synced.env.client("s3")
+    for backup in synced.backups():
+        [remote] = [c for c in backup["copies"] if c["role"] == "remote"]
+        data = s3.get_object(Bucket="pdb-offsite", Key=remote["key"])["Body"].read()
+        assert hashlib.sha256(data).hexdigest() == backup["sha256"]

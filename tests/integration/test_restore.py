@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +364,235 @@ def test_a_scheduled_backup_firing_during_a_restore_is_skipped(system: System) -
         assert system.wait(started.body["id"])["status"] == "succeeded"
     finally:
         drop(*targets)
+
+
+# -- time: a restore that cannot finish is refused before anything is touched -----------------
+
+
+def _changed_since_backup(zstack: str) -> dict[str, str]:
+    """Rows changed after the backup, so a restore that ran would show."""
+    sql("UPDATE ResourceVO SET resourceName = 'after the backup' LIMIT 5", zstack)
+    return checksums(zstack)
+
+
+def test_a_restore_that_cannot_fit_the_restore_step_is_refused_by_the_api(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_backup.composition import common
+
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-26T10:05:00Z")
+    live = _changed_since_backup(zstack)
+    # Given an apply rate at which this backup needs 1000 s, and a restore step of 900 s
+    rate = backup["rawBytes"] / 1000
+    monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(rate))
+    common.reset()  # the API's next cold start reads it
+    # When an in-place restore is asked
+    refused = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+    )
+    # Then it is refused with the figures, naming the backup
+    assert refused.status == 422, refused.body
+    assert refused.error_fields == ["backupId"]
+    message = refused.body["error"]["message"]
+    assert f"backup {backup['id']}" in message
+    assert f"estimated 1000 s to apply {backup['rawBytes'] / 1e6:.1f} MB at" in message
+    assert "the restore step has 870 s (900 s less a 30 s margin)" in message
+    # And nothing was started or touched: no restore, the plan free, the live data as it was
+    assert system.api.get("/v1/restores").body["items"] == []
+    assert DynamoLeases().holder(system.plan_id) is None
+    assert checksums(zstack) == live
+
+
+def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-26T11:05:00Z")
+    live = _changed_since_backup(zstack)
+    # Given the restore function reads a rate at which this backup needs 2000 s (its cold start
+    # comes after the API's, which read the default: the rate changed between the two)
+    monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(backup["rawBytes"] / 2000))
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+    )
+    assert started.status == 202, started.body
+    done = system.wait(started.body["id"])
+    # Then Validate refused it with the figures, before the safety backup and any statement
+    assert (done["status"], done["phase"]) == ("failed", "validate"), done
+    assert "estimated 2000 s to apply" in done["error"]
+    assert "Nothing was touched" in done["error"]
+    assert done["safetyBackupId"] is None and done["targetTouched"] is False
+    assert checksums(zstack) == live
+    assert DynamoLeases().holder(system.plan_id) is None
+
+
+def test_an_in_place_restore_without_the_time_left_is_not_started(system: System) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-26T12:05:00Z")
+    live = _changed_since_backup(zstack)
+    # Given a restore function whose Lambda timeout leaves no time beyond the margin
+    from platform_backup.domain.progress import TIME_MARGIN_SECONDS
+
+    invoker = system.env.invoker
+    invoker.functions["pdb-restore"] = replace(
+        invoker.functions["pdb-restore"], timeout_seconds=int(TIME_MARGIN_SECONDS)
+    )
+    # When an in-place restore runs (no safety backup: the operator declined it)
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db", "safetyBackup": False},
+    )
+    done = system.wait(started.body["id"])
+    # Then the Restore step refused before dropping anything: failed, the live data as it was
+    assert (done["status"], done["phase"]) == ("failed", "restore"), done
+    assert "was not started" in done["error"] and "Nothing was touched" in done["error"]
+    assert done["targetTouched"] is False
+    assert checksums(zstack) == live
+    assert DynamoLeases().holder(system.plan_id) is None
+
+
+def test_an_in_place_restore_whose_rollback_could_not_fit_is_not_started(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-26T13:05:00Z")
+    # Given live databases grown to well over twice the backup since it was taken
+    sql("CREATE TABLE GrownLater (id INT PRIMARY KEY, body LONGTEXT)", zstack)
+    try:
+        rows = backup["rawBytes"] * 3 // 1_000_000 + 1
+        sql(
+            f"INSERT INTO GrownLater SELECT seq, repeat(md5(seq), 31250) FROM seq_1_to_{rows}",
+            zstack,
+        )
+        live = (checksums(zstack), definitions(zstack))
+        # And an apply rate at which the backup needs 435 s of the restore step's 870 s, so the
+        # safety backup of the grown databases would need over 870 s to roll back
+        monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(backup["rawBytes"] / 435))
+        started = system.api.post(
+            f"/v1/backups/{backup['id']}/restores",
+            {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+        )
+        done = system.wait(started.body["id"])
+        # Then the safety backup was taken, and the Restore step refused before touching
+        # anything, saying the rollback would not fit: never a rollback that runs out of time
+        assert (done["status"], done["phase"]) == ("failed", "restore"), done
+        assert done["safetyBackupId"]
+        assert "a rollback to the safety backup" in done["error"]
+        assert "The live databases were not touched" in done["error"]
+        assert done["targetTouched"] is False
+        assert (checksums(zstack), definitions(zstack)) == live
+        assert DynamoLeases().holder(system.plan_id) is None
+    finally:
+        sql("DROP TABLE IF EXISTS GrownLater", zstack)
+
+
+# -- the lease across the workflow's steps -------------------------------------------------------
+
+
+@pytest.fixture
+def stepped(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
+    """The workflow is started but its steps are run here, one invocation each, as its tasks do."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PLATFORM_DB_NAMES": ",".join(platform_dbs),
+    }.items():
+        monkeypatch.setenv(name, value)
+    saved = moto_api_backend.get_config()
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": False}})
+    try:
+        with moto_env() as env:
+            yield _system(env, platform_dbs)
+    finally:
+        moto_api_backend.set_config(saved)
+
+
+def test_the_restore_keeps_the_plan_between_its_steps(stepped: System) -> None:
+    from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS
+
+    backup = stepped.backup("2026-11-26T14:05:00Z")
+    started = stepped.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "new-database", "databaseSuffix": "_steps"}},
+    )
+    assert started.status == 202, started.body
+    restore_id = started.body["id"]
+    restored = [f"{db}_steps" for db in stepped.databases]
+    leases = DynamoLeases()
+    try:
+        for minute, step in enumerate(("validate", "safety-backup", "restore", "replay", "verify")):
+            outcome = stepped.env.invoker.invoke(
+                "pdb-restore", {"step": step, "restoreId": restore_id}
+            )
+            assert outcome.function_error is None, outcome.payload.decode()
+            # After each step the lease is held for longer than one lease period, so a slow
+            # transition (a retry's backoff, a cold start) does not free the plan
+            holder = leases.holder(stepped.plan_id)
+            assert holder is not None and holder.owner == restore_id, step
+            assert holder.expires_at - time.time() > 2 * LEASE_TTL_SECONDS, step
+            # and a backup fired between two steps is skipped, naming the restore
+            scheduled = f"2026-11-26T15:0{minute}:00Z"
+            fired = stepped.env.invoker.invoke(
+                "pdb-executor", {"planId": stepped.plan_id, "scheduledTime": scheduled}
+            )
+            skipped = json.loads(fired.payload)
+            assert skipped["status"] == "skipped", (step, skipped)
+        outcome = stepped.env.invoker.invoke(
+            "pdb-restore", {"step": "finalize", "restoreId": restore_id}
+        )
+        assert json.loads(outcome.payload)["status"] == "succeeded", outcome.payload.decode()
+        # And the last step frees the plan
+        assert leases.holder(stepped.plan_id) is None
+    finally:
+        drop(*restored)
+
+
+def test_a_rollback_keeps_the_plan_while_it_runs(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_backup.services import lease_keeper, restore_records
+
+    backup = system.backup("2026-11-26T16:05:00Z")
+    # Given a lease of 2 s renewed every 0.3 s, and a client whose first apply fails halfway and
+    # whose second (the rollback's) takes several lease periods
+    monkeypatch.setattr(restore_records, "LEASE_TTL_SECONDS", 2.0)
+    monkeypatch.setattr(lease_keeper, "HEARTBEAT_SECONDS", 0.3)
+    marker = tmp_path / "failed-once"
+    wrapper = tmp_path / "mariadb-slow-rollback"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" -e "*) exec mariadb "$@";; esac\n'
+        f'if [ -e "{marker}" ]; then sleep 8; exec mariadb "$@"; fi\n'
+        f'touch "{marker}"\n'
+        'head -c 300000 | mariadb "$@"\n'
+        "exit 7\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", MariaDbTools(client=str(wrapper)))
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+    )
+    restore_id = started.body["id"]
+    # When a backup fires while the rollback runs, more than one lease period into it
+    while system.api.get(f"/v1/restores/{restore_id}").body["phase"] != "rollback":
+        time.sleep(0.1)
+    time.sleep(3)
+    assert system.api.get(f"/v1/restores/{restore_id}").body["status"] == "running"
+    fired = system.env.invoker.invoke(
+        "pdb-executor", {"planId": system.plan_id, "scheduledTime": "2026-11-26T17:05:00Z"}
+    )
+    # Then it is skipped, naming the restore: the rollback kept the plan
+    skipped = json.loads(fired.payload)
+    assert skipped["status"] == "skipped", skipped
+    reason = system.api.get(f"/v1/executions/{skipped['executionId']}").body["reason"]
+    assert f"restore {restore_id}" in reason
+    # And the rollback finished
+    assert system.wait(restore_id)["status"] == "rolled-back"

@@ -229,6 +229,16 @@ def test_every_function_is_given_each_setting_it_requires(template: Template) ->
         assert required <= given, f"{logical_id} lacks {sorted(required - given)}"
 
 
+def test_the_restore_step_budget_is_the_restore_functions_timeout(template: Template) -> None:
+    # A restore is refused up front when it cannot fit this many seconds: it must be the
+    # restore function's real Timeout, in the API (at request time) and in Validate alike.
+    functions = template.resources(FUNCTION)
+    timeout = properties(functions["RestoreFunction"])["Timeout"]
+    for logical_id in ("ApiFunction", "RestoreFunction"):
+        given = properties(functions[logical_id])["Environment"]["Variables"]
+        assert float(given["RESTORE_STEP_SECONDS"]) == float(timeout), logical_id
+
+
 def test_functions_in_the_vpc_get_the_database_secret_and_names(template: Template) -> None:
     in_vpc = {
         rid: properties(f)

@@ -25,6 +25,12 @@ from platform_backup.services.ports import ObjectRef
 _SINGLE_COPY_LIMIT = 5 * 1024**3
 _COPY = TransferConfig(multipart_threshold=_SINGLE_COPY_LIMIT, multipart_chunksize=512 * 1024**2)
 _READ = 8 * 1024**2
+# Declared rates for the sync's time check (docs/decisions.md): a server-side copy across regions
+# and a read-back, both well below what S3 gives one request; and a fixed allowance per object for
+# its requests (the copy, the manifest's copy, the record) with the SDK's retries.
+COPY_BYTES_PER_SECOND = 50e6
+READ_BACK_BYTES_PER_SECOND = 100e6
+REQUESTS_SECONDS = 5.0
 
 
 class ReplicationFailed(DependencyFailed):
@@ -106,6 +112,10 @@ class S3Replicator:
             client("s3", target.region).delete_object(
                 Bucket=target.bucket, Key=target.key, **pinned
             )
+
+    def seconds_for(self, size: int) -> float:
+        """The copy and, as the worst case, a read-back of the whole object."""
+        return REQUESTS_SECONDS + size / COPY_BYTES_PER_SECOND + size / READ_BACK_BYTES_PER_SECOND
 
     def remove(self, target: ObjectRef) -> None:
         S3Objects().delete_every_version(target.bucket, target.region, target.key)

@@ -73,8 +73,9 @@ class PlanItem(_Table):
 
 
 class LockItem(_Table):
-    """Uniqueness guards (``unique#PlatformDatabase``), job leases (``lease#<plan>``) and the
-    plan's backups still missing their remote copy (``remote-pending#<plan>``)."""
+    """Uniqueness guards (``unique#PlatformDatabase``), job leases (``lease#<plan>``), the
+    plan's backups still missing their remote copy (``remote-pending#<plan>``) and the apply
+    rate its last measurable restore reached (``restore-rate#<plan>``)."""
 
     class Meta(_Table.Meta):
         abstract = False
@@ -85,6 +86,7 @@ class LockItem(_Table):
     expiresAt = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     members = UnicodeSetAttribute(null=True)
+    rate = NumberAttribute(null=True)
 
 
 class _ByPlanExecutions(GlobalSecondaryIndex["ExecutionItem"]):

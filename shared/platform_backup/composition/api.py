@@ -128,12 +128,14 @@ def backup_deletes() -> RetentionService:
 
 @once
 def restore_requests() -> RestoreRequests:
+    from platform_backup.adapters.apply_rates import DynamoApplyRates
     from platform_backup.adapters.archive_repo import DynamoArchiveRepository
     from platform_backup.adapters.backup_repo import DynamoBackupRepository
     from platform_backup.adapters.lease import DynamoLeases
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
     from platform_backup.adapters.restore_repo import DynamoRestoreRepository
     from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
+    from platform_backup.services.restore_budget import RestoreBudget
     from platform_backup.services.restore_records import RestoreRecords
     from platform_backup.services.restore_requests import RestoreRequests
 
@@ -147,4 +149,7 @@ def restore_requests() -> RestoreRequests:
         workflow=StepFunctionsWorkflow(current.restore_state_machine_arn, current.region),
         clock=utcnow,
         archive=DynamoArchiveRepository(),
+        budget=RestoreBudget(
+            DynamoApplyRates(), current.restore_apply_rate, current.restore_step_seconds
+        ),
     )

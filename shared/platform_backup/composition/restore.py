@@ -4,6 +4,7 @@ backup)."""
 
 from __future__ import annotations
 
+from platform_backup.adapters.apply_rates import DynamoApplyRates
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.binlog_replay import MariaDbBinlogReplayer
@@ -17,6 +18,7 @@ from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.segment_store import S3SegmentStore
 from platform_backup.composition.common import once, settings_of, utcnow
 from platform_backup.composition.executor import runner
+from platform_backup.services.restore_budget import RestoreBudget
 from platform_backup.services.restore_records import RestoreRecords
 from platform_backup.services.restore_replay import RestoreReplays
 from platform_backup.services.restore_steps import RestoreSteps
@@ -56,4 +58,7 @@ def restore_steps() -> RestoreSteps:
             utcnow,
         ),
         statements=MariaDbDumpChecks(),
+        budget=RestoreBudget(
+            DynamoApplyRates(), current.restore_apply_rate, current.restore_step_seconds
+        ),
     )

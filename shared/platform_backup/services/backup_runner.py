@@ -218,7 +218,7 @@ class BackupRunner:
             outcome, execution = self._backup(plan, execution, deadline, keeper)
             if plan.remoteSync and plan.remoteStorageId:
                 execution = self._progress(execution, phase="replicating")
-                remote_error = self._remote.replicate_pending(plan, keeper)
+                remote_error = self._remote.replicate_pending(plan, keeper, deadline)
         except (DomainError, LeaseLost) as exc:
             failure = exc
         except Exception as exc:

@@ -31,7 +31,11 @@ class LeaseKeeper:
             raise self.lost
 
     def stop(self) -> None:
+        """No renewal happens after this returns (one in flight is waited for), so a write of
+        the lease that follows (a release, a hand-over) is the last."""
         self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):

@@ -158,6 +158,13 @@ class PendingRemote(Protocol):
     def pending(self, plan_id: str) -> list[str]: ...
 
 
+class ApplyRates(Protocol):
+    """The apply rate (bytes of SQL per second) of the plan's last measurable restore."""
+
+    def measured(self, plan_id: str) -> float | None: ...
+    def record(self, plan_id: str, bytes_per_second: float) -> None: ...
+
+
 class Leases(Protocol):
     def holder(self, plan_id: str) -> Holder | None: ...
     def acquire(
@@ -266,6 +273,10 @@ class Replicator(Protocol):
 
     def remove(self, target: ObjectRef) -> None:
         """Removes a copy made but not recorded (every version of it)."""
+
+    def seconds_for(self, size: int) -> float:
+        """How long copying and proving an object of ``size`` bytes (and its manifest) may take,
+        at the declared rates of this way of copying: the sync's time check before each copy."""
 
 
 class ObjectStore(Protocol):

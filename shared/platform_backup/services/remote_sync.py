@@ -1,15 +1,25 @@
 """Copying the plan's backups to its remote storage after a run: every backup still missing its
 remote copy (this run's and any an earlier run could not copy), recorded only on the version of
-the backup read, so retention or a delete meanwhile is never undone."""
+the backup read, so retention or a delete meanwhile is never undone.
+
+A copy is started only when it fits the function's time left (its estimate from the object's
+size at the replicator's declared rates, slowed to what this run's copies measured, plus the
+margin that records the outcome); what does not fit stays pending for the next run, and the
+execution says so. A server-side copy cannot be stopped halfway, so it must fit before it starts.
+"""
 
 from __future__ import annotations
+
+import time
 
 from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
 from platform_backup.domain.storage import Storage
+from platform_backup.domain.time_budget import size_text, usable_seconds
 from platform_backup.errors import DomainError
 from platform_backup.services.lease_keeper import LeaseKeeper
 from platform_backup.services.ports import (
+    Deadline,
     ObjectRef,
     PendingRemote,
     PrunableBackups,
@@ -19,6 +29,8 @@ from platform_backup.services.ports import (
 )
 
 MANIFEST_SUFFIX = ".manifest.json"
+# Copies smaller than this say nothing about the rate (their requests dominate).
+MEASURABLE_COPY_BYTES = 64 * 1024**2
 
 
 class RemoteSync:
@@ -34,27 +46,46 @@ class RemoteSync:
         self._replicator = replicator
         self._pending = pending
 
-    def replicate_pending(self, plan: Plan, keeper: LeaseKeeper) -> str | None:
-        """Copies every backup of the plan still missing its remote copy. Returns what failed,
-        or None."""
+    def replicate_pending(self, plan: Plan, keeper: LeaseKeeper, deadline: Deadline) -> str | None:
+        """Copies every backup of the plan still missing its remote copy, as far as the time
+        left allows. Returns what failed or was left for the next run, or None."""
         remote = self._storages.find(plan.remoteStorageId or "")
         if remote is None or remote.role != "remote":
             return f"remote storage {plan.remoteStorageId} no longer exists: nothing was synced"
         errors: list[str] = []
+        left: list[str] = []
+        pace = _Pace()
         for backup_id in self._pending.pending(plan.id):
             keeper.check()
             stored = self._stored.find_stored(backup_id)
             if stored is None or not _needs_remote(stored.value):
                 self._pending.done(plan.id, backup_id)
                 continue
+            local = stored.value.local_copy()
+            size = local.bytes if local is not None else 0
+            needed = pace.seconds(self._replicator.seconds_for(size))
+            usable = usable_seconds(deadline.remaining_seconds())
+            if left or needed > usable:
+                # In order: once one does not fit, the rest wait too (the oldest goes first).
+                left.append(f"{backup_id} ({size_text(size)}, about {needed:.0f} s)")
+                continue
+            started = time.monotonic()
             error = self._replicate(stored, remote)
             if error:
                 errors.append(f"backup {backup_id}: {error}")
             else:
+                pace.measured(size, self._replicator.seconds_for(size), time.monotonic() - started)
                 self._pending.done(plan.id, backup_id)
+        problems = []
         if errors:
-            return "remote copy failed (the next run retries it): " + "; ".join(errors)
-        return None
+            problems.append("remote copy failed (the next run retries it): " + "; ".join(errors))
+        if left:
+            problems.append(
+                f"remote copy of {len(left)} backup(s) left for the next run, as it would not "
+                f"fit the function's time left ({usable_seconds(deadline.remaining_seconds()):.0f}"
+                " s after the margin for the final record): " + ", ".join(left)
+            )
+        return "; ".join(problems) or None
 
     def _replicate(self, stored: Stored[Backup], remote: Storage) -> str | None:
         backup = stored.value
@@ -114,3 +145,17 @@ def _needs_remote(backup: Backup) -> bool:
     """Still missing its remote copy, and not because retention pruned it on purpose."""
     pruned_remote = any(p.role == "remote" for p in backup.pruned)
     return backup.remote_copy() is None and not pruned_remote
+
+
+class _Pace:
+    """The declared estimates, slowed to what this run's measurable copies took."""
+
+    def __init__(self) -> None:
+        self._slowdown = 1.0
+
+    def seconds(self, declared: float) -> float:
+        return declared * self._slowdown
+
+    def measured(self, size: int, declared: float, took: float) -> None:
+        if size >= MEASURABLE_COPY_BYTES and declared > 0:
+            self._slowdown = max(self._slowdown, took / declared)

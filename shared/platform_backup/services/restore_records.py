@@ -18,6 +18,11 @@ from platform_backup.services.ports import BackupReads, Leases, RestoreRepositor
 
 # A restore step runs at most the function's 15 minutes; the hold outlives one step with room.
 READ_HOLD = timedelta(minutes=20)
+# Between two steps nobody renews the lease: the workflow's transition, a Retry's backoff (at most
+# 35 s in statemachines/restore.asl.json) and the function's cold start. The lease is handed over
+# with this much, which the next step's first renewal brings back to LEASE_TTL_SECONDS; a
+# workflow that dies between steps holds the plan this long at most.
+HANDOVER_SECONDS = 300.0
 
 
 class RestoreRecords:
@@ -41,7 +46,7 @@ class RestoreRecords:
             "restore",
             f"restore {restore.id} of backup {restore.backupId}",
             time.time(),
-            LEASE_TTL_SECONDS,
+            HANDOVER_SECONDS,  # held until the workflow's first step renews it
         )
         if not taken:
             holder = f"{found.kind} {found.owner}" if found else "another job"
@@ -71,6 +76,17 @@ class RestoreRecords:
         for backup_id in (restore.backupId, restore.safetyBackupId):
             if backup_id:
                 self._backups.hold_for_read(backup_id, restore.id, until)
+
+    def hand_over(self, restore: Restore) -> None:
+        """At the end of a step that leaves the workflow running: the lease is held across the
+        gap to the next step. A lease released (the restore ended) or lost stays so."""
+        try:
+            self._leases.renew(restore.planId, restore.id, time.time(), HANDOVER_SECONDS)
+        except LeaseLost:
+            return
+        except DomainError:
+            # The lease still runs its 60 s; the next step's first renewal says if it was lost.
+            logger.exception("lease not handed over to the next step")
 
     def keep_for_rollback(self, restore: Restore) -> None:
         try:

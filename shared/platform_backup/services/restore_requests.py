@@ -19,7 +19,7 @@ from platform_backup.domain.restore import (
     target_names,
     wants_safety_backup,
 )
-from platform_backup.errors import DomainError, Unprocessable
+from platform_backup.errors import DomainError, FieldError, Unprocessable
 from platform_backup.services.ports import (
     ArchiveRepository,
     BackupReads,
@@ -28,6 +28,7 @@ from platform_backup.services.ports import (
     RestoreRepository,
     Workflow,
 )
+from platform_backup.services.restore_budget import RestoreBudget
 from platform_backup.services.restore_records import RestoreRecords
 
 
@@ -41,6 +42,7 @@ class RestoreRequests:
         workflow: Workflow,
         clock: Callable[[], datetime],
         archive: ArchiveRepository,
+        budget: RestoreBudget,
     ) -> None:
         self._restores = restores
         self._records = records
@@ -49,6 +51,7 @@ class RestoreRequests:
         self._workflow = workflow
         self._clock = clock
         self._archive = archive
+        self._budget = budget
 
     def get(self, restore_id: str) -> Restore:
         return self._restores.get(restore_id)
@@ -114,6 +117,14 @@ class RestoreRequests:
         safety = wants_safety_backup(request)
         if not copies_for(backup, request.source):
             raise Unprocessable(f"backup '{backup_id}' has no available {request.source} copy")
+        too_long = self._budget.step_refusal(backup.planId, backup.rawBytes)
+        if too_long is not None:
+            # Refused before the lease or any record: nothing started, nothing touched.
+            message = (
+                f"backup {backup.id} cannot be restored within the restore function's time: "
+                f"{too_long}. Restore it by hand (README) or raise the function's timeout"
+            )
+            raise Unprocessable(message, [FieldError("backupId", message)])
         now = self._clock()
         names = target_names(backup.databases, request.target, now)
         target = request.target

@@ -51,6 +51,7 @@ from platform_backup.services.ports import (
     SafetyBackups,
     TargetServer,
 )
+from platform_backup.services.restore_budget import RestoreBudget
 from platform_backup.services.restore_records import RestoreRecords
 from platform_backup.services.restore_replay import RestoreReplays, target_problem
 from platform_backup.services.restore_verify import RestoreVerifier
@@ -70,6 +71,7 @@ class RestoreSteps:
         clock: Callable[[], datetime],
         replays: RestoreReplays,
         statements: DumpChecks,
+        budget: RestoreBudget,
     ) -> None:
         self._restores = restores
         self._records = records
@@ -82,6 +84,7 @@ class RestoreSteps:
         self._clock = clock
         self._replays = replays
         self._statements = statements
+        self._budget = budget
 
     def run_step(
         self, step: str, restore_id: str, deadline: Deadline, error: Mapping[str, Any] | None
@@ -122,6 +125,9 @@ class RestoreSteps:
             yield keeper
         finally:
             keeper.stop()
+            # The next step (or Rollback) starts after the workflow's transition, its retries'
+            # backoff and a cold start: the lease is held across that gap, not just 60 s.
+            self._records.hand_over(restore)
 
     def _validate(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
         restore = self._records.save(restore, phase="validate")
@@ -146,6 +152,13 @@ class RestoreSteps:
             raise UnsafeDump(
                 f"the dump holds what a backup of {', '.join(restore.databases)} never does, "
                 f"{refused}: nothing was applied"
+            )
+        too_long = self._budget.step_refusal(restore.planId, backup.rawBytes)
+        if too_long is not None:
+            raise OutOfTime(
+                f"backup {backup.id} cannot be restored within the restore function's time: "
+                f"{too_long}. Nothing was touched; restore it by hand (README) or raise the "
+                "function's timeout"
             )
         replay = self._replays.validate(restore, keeper)
         conn = self._connect(restore.targetSecretArn)
@@ -212,6 +225,7 @@ class RestoreSteps:
         copy = restore.sourceCopy
         if copy is None:
             raise ChecksumMismatch("the restore has no validated copy to read")
+        self._check_time(restore, backup, deadline)
         conn = self._connect(restore.targetSecretArn)
         if restore.targetTouched and not restore.in_place:
             # A repeated attempt starts again from nothing (the databases are this restore's).
@@ -245,10 +259,33 @@ class RestoreSteps:
             )
         if not applied.completed:
             raise ClientFailed("the dump ended without mariadb-dump's completion line")
+        self._budget.learn(restore.planId, applied.raw_bytes, elapsed)
         logger.info("dump applied", restore_id=restore.id, seconds=round(elapsed, 1))
         return restore.model_copy(
             update={"progress": restore.progress.model_copy(update={"etaSeconds": 0.0})}
         )
+
+    def _check_time(self, restore: Restore, backup: Backup, deadline: Deadline) -> None:
+        """Before the first statement (and before a repeated attempt drops anything): the apply
+        fits the time this step has left and, in place, the safety backup's apply fits the
+        fresh step a rollback would get, so a rollback never fails for want of time."""
+        too_long = self._budget.left_refusal(
+            restore.planId, backup.rawBytes, deadline.remaining_seconds()
+        )
+        if too_long is not None:
+            raise OutOfTime(
+                f"the restore of backup {backup.id} was not started: {too_long}. Nothing was "
+                "touched"
+            )
+        if restore.in_place and restore.safetyBackupId:
+            safety = self._backups.get(restore.safetyBackupId)
+            too_long = self._budget.step_refusal(restore.planId, safety.rawBytes)
+            if too_long is not None:
+                raise OutOfTime(
+                    f"the restore of backup {backup.id} was not started: a rollback to the "
+                    f"safety backup {safety.id} could not finish in time ({too_long}). The live "
+                    "databases were not touched"
+                )
 
     def _replay(self, restore: Restore, deadline: Deadline, keeper: LeaseKeeper) -> Restore:
         """The binary log from the backup's position up to the instant (point in time only)."""
@@ -298,21 +335,31 @@ class RestoreSteps:
             return self._records.final(restore, status="failed", error=error)
         restore = self._records.save(restore, phase="rollback", error=error)
         self._records.keep_for_rollback(restore)
-        conn = self._connect(restore.targetSecretArn)
-        names = list(restore.databases.values())
-        if not restore.in_place:
-            self._target.drop(conn, names)
-        elif restore.safetyBackupId is None:
-            self._records.release(restore)
-            return self._records.final(
-                restore,
-                status="failed",
-                error=f"{error}. ROLLBACK IMPOSSIBLE: the live databases {', '.join(names)} were "
-                "partly overwritten and no safety backup was taken: restore this backup (or "
-                "the newest good one) in place again now",
-            )
-        else:
-            self._restore_safety(restore, deadline)
+        keeper = LeaseKeeper(lambda: self._records.renew(restore), name=f"rollback-{restore.id}")
+        keeper.start()
+        try:
+            conn = self._connect(restore.targetSecretArn)
+            names = list(restore.databases.values())
+            if not restore.in_place:
+                self._target.drop(conn, names)
+            elif restore.safetyBackupId is None:
+                keeper.stop()
+                self._records.release(restore)
+                return self._records.final(
+                    restore,
+                    status="failed",
+                    error=f"{error}. ROLLBACK IMPOSSIBLE: the live databases {', '.join(names)} "
+                    "were partly overwritten and no safety backup was taken: restore this backup "
+                    "(or the newest good one) in place again now",
+                )
+            else:
+                self._restore_safety(restore, deadline)
+        except BaseException:
+            keeper.stop()
+            self._records.hand_over(restore)
+            raise
+        finally:
+            keeper.stop()
         self._records.release(restore)
         return self._records.final(restore, status="rolled-back", error=error)
 
@@ -321,6 +368,14 @@ class RestoreSteps:
         copy = next(iter(copies_for(safety, "auto")), None)
         if copy is None:
             raise RollbackFailed(f"the safety backup {safety.id} has no copy left")
+        too_long = self._budget.left_refusal(
+            restore.planId, safety.rawBytes, deadline.remaining_seconds()
+        )
+        if too_long is not None:
+            # Not started, so nothing is half-applied: the workflow's retry gives it a fresh step.
+            raise OutOfTime(
+                f"the rollback to the safety backup {safety.id} was not started: {too_long}"
+            )
         writer = _Progress(self._records, restore, safety.rawBytes, deadline, None)
         applied = self._target.apply(
             self._connect(restore.targetSecretArn),
