@@ -16,12 +16,14 @@ completion in linear time), the same for the scripts and the pipeline.
 
 Sections, in order (BENCH_ONLY=<name> runs one alone): coldstart (bench/coldstart.py: each
 function's cold start beside a boto3 + Logger handler, no MariaDB), pipeline (this module's
-contenders, memory, then bench/restore.py), executor (bench/executor_e2e.py: the whole warm
-executor handler beside the floor, and its fixed per-run cost), retention (bench/retention.py,
-no MariaDB), binlog (bench/binlog.py: point-in-time recovery's archive and replay of
-BENCH_BINLOG_MB, default 1024, MiB of binary log beside the same work by hand, on private
-servers), recovery-point (bench/recovery_point.py: on the local stack with a 1-minute archive
-interval, the time from a commit until the recovery window reaches it; about 5 minutes).
+contenders and memory), executor (bench/executor_e2e.py: the whole warm executor handler beside the
+floor, and its fixed per-run cost), restore (bench/restore.py: the framed backup against the
+unframed one; the parallel restore against `zstd -dc | mariadb` and myloader -t 2; one small table
+alone; needs mydumper), retention (bench/retention.py, no MariaDB), binlog (bench/binlog.py: point-
+in-time recovery's archive and replay of BENCH_BINLOG_MB, default 1024, MiB of binary log beside
+the same work by hand, on private servers), recovery-point (bench/recovery_point.py: on the local
+stack with a 1-minute archive interval, the time from a commit until the recovery window reaches
+it; about 5 minutes).
 """
 
 from __future__ import annotations
@@ -260,8 +262,6 @@ def main() -> None:
             verdict = "met" if growth <= 1.2 else "MISSED"
             print(f"3x / 1x peak memory      {growth:5.2f}x  (target <= 1.20: {verdict})")
         print(flush=True)
-        for line in restore.run(db, env):
-            print(line, flush=True)
     finally:
         stack.stop()
 
@@ -270,6 +270,21 @@ def cold_starts() -> None:
     for line in coldstart.report():
         print(line, flush=True)
     print(flush=True)
+
+
+def restore_only() -> None:
+    """The restore section alone (issue 15's figures), on the 1x database."""
+    from devstack.aws import EmbeddedAws
+
+    db, rows = bench_db()
+    ensure_db(db, rows)
+    stack = EmbeddedAws(port=0, region="us-east-1")
+    stack.start()
+    try:
+        for line in ["", *restore.run(db, dict(os.environ)), ""]:
+            print(line, flush=True)
+    finally:
+        stack.stop()
 
 
 def executor() -> None:
@@ -285,6 +300,7 @@ SECTIONS: dict[str, Callable[[], None]] = {
     "coldstart": cold_starts,
     "pipeline": main,
     "executor": executor,
+    "restore": restore_only,
     "retention": retention.report,
     "binlog": binlog.report,
     "recovery-point": recovery_point.report,

@@ -66,7 +66,11 @@ def gauge(restore: dict[str, Any]) -> Gauge:
 def outcome(_: ApiClient, restore: dict[str, Any]) -> str:
     status = restore.get("status")
     if status == "succeeded":
-        return f"succeeded: {databases_of(restore).replace(chr(10), ', ')}"
+        done = f"succeeded: {databases_of(restore).replace(chr(10), ', ')}"
+        if restore.get("tables"):
+            read = size(restore.get("bytesRead") or 0)
+            done += f" (tables {', '.join(restore['tables'])}; {read} read)"
+        return done
     if status == "rolled-back":
         return f"rolled back, the target is as it was: {restore.get('error')}"
     return f"{status}: {restore.get('error')}"
@@ -93,6 +97,8 @@ def details(restore: dict[str, Any]) -> list[Any]:
                 ("progress", f"{progress.get('percent', 0)}%"),
                 ("mode", target.get("mode")),
                 ("databases", databases_of(restore)),
+                ("tables", ", ".join(restore.get("tables") or []) or None),
+                ("bytes read", size(restore["bytesRead"]) if restore.get("bytesRead") else None),
                 ("safety backup", restore.get("safetyBackupId")),
                 ("error", restore.get("error")),
                 ("warnings", restore.get("warnings")),
@@ -162,12 +168,20 @@ def start(
     confirm: Annotated[
         str | None, typer.Option(help="in-place: the plan's name, to confirm the overwrite.")
     ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="Only this table (database.table; repeat for more), into new databases, "
+            "reading only its part of the backup.",
+        ),
+    ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Follow it until it ends.")] = False,
     interval: Interval = 1.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Restore a backup (--backup), the newest one before a time (--before), or the state at
-    an instant (--point-in-time)."""
+    an instant (--point-in-time); with --table, only those tables."""
     if sum(given is not None for given in (backup, before, point_in_time)) != 1:
         raise typer.BadParameter(
             "give one of --backup ID, --before TIME and --point-in-time TIME",
@@ -187,6 +201,7 @@ def start(
         "targetSecretArn": target_secret_arn,
         "safetyBackup": False if no_safety_backup else None,
         "confirm": confirm,
+        "tables": list(table) if table else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     client = api(ctx)

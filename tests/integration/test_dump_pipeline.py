@@ -287,6 +287,8 @@ def test_backup_restores_with_the_plain_client_to_the_same_tables_views_routines
     assert manifest["sha256"] == result.sha256 and manifest["compressedBytes"] == len(data)
     assert manifest["databases"] == platform_dbs
     assert manifest["compression"]["algorithm"] == compression
+    # (a zstd object is framed and indexed: tests/integration/test_frame_index.py)
+    assert ("frameIndex" in manifest) == (compression == "zstd")
     assert sorted(manifest["nonTransactionalTables"]) == [
         f"{platform_dbs[0]}.AuditsVO",
         f"{platform_dbs[0]}.BareMetal2UsageHistoryVO",

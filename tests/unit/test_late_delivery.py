@@ -91,7 +91,11 @@ def test_a_scheduled_run_delivered_hours_late_is_skipped_with_the_reason(
     schedule = aws.client("scheduler").get_schedule(
         Name=f"pdb-plan-{plan_id}", GroupName=aws.settings.schedule_group
     )
-    due = datetime.now(UTC).replace(minute=5, second=0, microsecond=0) - timedelta(hours=5)
+    # (the plan's last XX:05 at least five hours ago, so between 5 and 6 hours late)
+    five_hours_ago = datetime.now(UTC) - timedelta(hours=5)
+    due = five_hours_ago.replace(minute=5, second=0, microsecond=0)
+    if due > five_hours_ago:
+        due -= timedelta(hours=1)
     event = json.loads(
         schedule["Target"]["Input"].replace(
             "<aws.scheduler.scheduled-time>", due.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,6 +1,6 @@
 """The manifest stored beside each backup object: what was dumped, from which server, with
 which tool and options, how it was compressed, its size and SHA-256, the binlog position, and
-the objects a restore verifies."""
+the objects a restore verifies, and the frame index (where each table is in the object)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from platform_backup.adapters.mariadb import ServerInfo, Session
 from platform_backup.adapters.schema_objects import inspect_objects
+from platform_backup.domain.frame_index import FrameIndex
 
 
 def manifest_objects(db: Session, databases: Sequence[str]) -> dict[str, list[dict[str, str]]]:
@@ -46,6 +47,7 @@ def build_manifest(
     binlog: dict[str, Any] | None,
     dump_options: list[str],
     objects: dict[str, list[dict[str, str]]],
+    frame_index: FrameIndex | None = None,
 ) -> dict[str, Any]:
     tables = server.tables
     return {
@@ -76,6 +78,8 @@ def build_manifest(
         "binlog": binlog,
         "dumpOptions": dump_options,
         **objects,
+        # Where each table is in the object (domain/frame_index.py); absent: one frame.
+        **({"frameIndex": frame_index.to_manifest()} if frame_index else {}),
     }
 
 

@@ -34,6 +34,7 @@ from platform_backup.adapters.compression import (
     described,
 )
 from platform_backup.adapters.db_privileges import check_dump_rights
+from platform_backup.adapters.dump_frames import FramedZstd, SectionCutter
 from platform_backup.adapters.dump_process import (
     Drain,
     DumpFailed,
@@ -60,6 +61,7 @@ from platform_backup.adapters.mariadb import (
     inspect_server,
     session,
 )
+from platform_backup.domain.frame_index import FrameIndex
 
 PROGRESS_INTERVAL = 1.0
 
@@ -134,11 +136,14 @@ def run_backup(
     work_dir: str | None = None,
     tools: MariaDbTools | None = None,
     server: ServerInfo | None = None,
+    framed: bool = True,
 ) -> BackupResult:
     """Dumps ``databases`` once and stores the compressed dump and its manifest at the first of
     ``targets`` that takes them (the next one takes over, from the spool, when one fails).
 
     ``server``: the server as inspected moments ago for this run (else it is inspected here).
+    ``framed`` (zstd only): the object is cut into frames at the dump's sections and the
+    manifest gets their index (adapters/dump_frames.py); off, one frame as before.
     Raises DatabasesMissing, MissingPrivileges or DatabaseUnavailable before dumping, DumpFailed
     when the dump did not end whole, UploadFailed when no target took it (FailoverNeedsRedump
     when ``spool`` is off and a target failed mid-way), or whatever ``progress`` raised.
@@ -153,9 +158,9 @@ def run_backup(
             server = inspect_server(db, databases)
         # Before any byte: mariadb-dump would leave out what it may not read, and exit 0.
         check_dump_rights(db, databases)
-        return _Run(
-            db, list(databases), server, targets, compression, level, spool, started_at
-        ).execute(
+        run = _Run(db, list(databases), server, targets, compression, level, spool, started_at)
+        run.framed = framed and compression == "zstd"
+        return run.execute(
             backup_id=backup_id,
             plan_id=plan_id,
             progress=progress,
@@ -190,6 +195,8 @@ class _Run:
         self.sha256 = hashlib.sha256()
         self.dump_whole = False
         self.options = dump_options(server)
+        self.framed = False
+        self.frame_index: FrameIndex | None = None
         # Listed before the dump, for the restore's verification (adapters/mysql_restore.py).
         self.objects = manifest_objects(db, databases)
 
@@ -294,7 +301,6 @@ class _Run:
         spool_fd: int | None,
         part_size: int,
     ) -> None:
-        compress = compressor(self.compression, self.level)
         part = uploader.buffer()
         filled = 0
         part_offset = 0
@@ -323,10 +329,17 @@ class _Run:
                     ship()
                     part = uploader.buffer()
 
-        for chunk in drain.chunks():
-            self.watch.feed(chunk)
-            if out := compress.compress(chunk):
-                emit(out)
+        if self.framed:
+            cutter = SectionCutter(FramedZstd(self.level, emit))
+            for chunk in drain.chunks():
+                self.watch.feed(chunk)
+                cutter.feed(chunk)
+        else:
+            compress = compressor(self.compression, self.level)
+            for chunk in drain.chunks():
+                self.watch.feed(chunk)
+                if out := compress.compress(chunk):
+                    emit(out)
         code = proc.wait()
         if code != 0:
             raise DumpFailed(
@@ -335,7 +348,10 @@ class _Run:
         if not self.watch.completed:
             raise DumpFailed("the dump ended without mariadb-dump's completion line")
         self.dump_whole = True
-        emit(compress.flush())
+        if self.framed:
+            self.frame_index = cutter.finish()
+        else:
+            emit(compress.flush())
         if filled:
             ship()
 
@@ -355,4 +371,5 @@ class _Run:
             binlog=self.watch.binlog(),
             dump_options=self.options,
             objects=self.objects,
+            frame_index=self.frame_index,
         )

@@ -11,7 +11,7 @@ import shutil
 # B404: the MariaDB tools run as argv lists, never through a shell.
 import subprocess  # nosec B404
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import zstandard
@@ -19,7 +19,9 @@ import zstandard
 from platform_backup.adapters.db_privileges import check_restore_rights
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, in_list, session
+from platform_backup.adapters.parallel_restore import apply_phases
 from platform_backup.adapters.schema_objects import inspect_objects
+from platform_backup.domain.frame_index import Frame, Phase
 from platform_backup.services.ports import Applied, TargetObjects, TargetSettings
 
 # The client reads the dump as the server sent it: binary mode keeps a \0 or \r in the text from
@@ -31,7 +33,8 @@ DEFAULT_TOOLS = MariaDbTools()
 
 def decompressor(compression: str) -> Any:
     if compression == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj()
+        # A framed backup is many frames one after the other (adapters/dump_frames.py).
+        return zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
     if compression == "gzip":
         return zlib.decompressobj(31)
     raise ValueError(f"unknown compression {compression}")
@@ -145,6 +148,18 @@ class MariaDbTarget:
 
     def apply(self, conn: DbConnection, chunks: Iterable[bytes], **options: Any) -> Applied:
         return apply_dump(conn, chunks, **options)
+
+    def apply_frames(
+        self,
+        conn: DbConnection,
+        header: Sequence[Frame],
+        phases: Sequence[Phase],
+        read: Callable[[Sequence[Frame]], Iterator[bytes]],
+        **options: Any,
+    ) -> Applied:
+        return apply_phases(
+            conn, DEFAULT_TOOLS, CLIENT_OPTIONS, tuple(header), phases, read, **options
+        )
 
 
 def _qualified(name: str) -> str:

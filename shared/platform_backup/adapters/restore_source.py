@@ -9,15 +9,16 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client, error_code
 from platform_backup.domain.backup import BackupCopy
+from platform_backup.domain.frame_index import Frame
 from platform_backup.errors import ChecksumMismatch, DependencyFailed, Unprocessable
-from platform_backup.services.ports import Checked
+from platform_backup.services.ports import Checked, Stat
 
 CHUNK = 1 << 20
 READ_AHEAD = 8
@@ -87,6 +88,35 @@ class S3BackupSource:
             sha256,
             f"s3://{copy.bucket}/{copy.key}",
         )
+
+    def stat(self, copy: BackupCopy) -> Stat:
+        s3 = client("s3", _region(copy, self._region))
+        try:
+            head = s3.head_object(Bucket=copy.bucket, Key=copy.key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _fail(copy, copy.key, exc) from exc
+        return Stat(int(head["ContentLength"]), head.get("VersionId"))
+
+    def frames(
+        self,
+        copy: BackupCopy,
+        version: str | None,
+        frames: Sequence[Frame],
+        on_read: Callable[[int], None],
+    ) -> Iterator[bytes]:
+        # Imported here: the API reads manifests with this class and has no use for zstandard.
+        from platform_backup.adapters.frame_source import read_frames, s3_range_reader
+
+        s3 = client("s3", _region(copy, self._region))
+        reader = s3_range_reader(s3, copy.bucket, copy.key, version)
+
+        def guarded(start: int, end: int) -> bytes:
+            try:
+                return reader(start, end)
+            except (ClientError, BotoCoreError) as exc:
+                raise _fail(copy, copy.key, exc) from exc
+
+        return read_frames(guarded, frames, on_read, f"s3://{copy.bucket}/{copy.key}")
 
     def _read(self, copy: BackupCopy, version: str | None) -> Iterator[tuple[bytes, str | None]]:
         s3 = client("s3", _region(copy, self._region))

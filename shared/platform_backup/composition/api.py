@@ -134,6 +134,7 @@ def restore_requests() -> RestoreRequests:
     from platform_backup.adapters.lease import DynamoLeases
     from platform_backup.adapters.plan_repo import DynamoPlanRepository
     from platform_backup.adapters.restore_repo import DynamoRestoreRepository
+    from platform_backup.adapters.restore_source import S3BackupSource
     from platform_backup.adapters.restore_workflow import StepFunctionsWorkflow
     from platform_backup.services.restore_budget import RestoreBudget
     from platform_backup.services.restore_records import RestoreRecords
@@ -152,4 +153,6 @@ def restore_requests() -> RestoreRequests:
         budget=RestoreBudget(
             DynamoApplyRates(), current.restore_apply_rate, current.restore_step_seconds
         ),
+        # Reads a backup's manifest for a restore of chosen tables (its table index).
+        source=S3BackupSource(current.region),
     )

@@ -4,6 +4,8 @@ backup)."""
 
 from __future__ import annotations
 
+import os
+
 from platform_backup.adapters.apply_rates import DynamoApplyRates
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
@@ -61,4 +63,6 @@ def restore_steps() -> RestoreSteps:
         budget=RestoreBudget(
             DynamoApplyRates(), current.restore_apply_rate, current.restore_step_seconds
         ),
+        # What the function's CPUs can feed (two above 3538 MB), at most 4 connections.
+        parallelism=min(os.cpu_count() or 1, 4),
     )

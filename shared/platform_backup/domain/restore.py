@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.errors import FieldError, ValidationFailed
@@ -23,6 +23,11 @@ FINAL_RESTORE_STATUSES: frozenset[str] = frozenset({"succeeded", "rolled-back", 
 MAX_DATABASE_NAME = 64
 SUFFIX_PATTERN = r"^[A-Za-z0-9_$]{1,40}$"
 _SUFFIX = re.compile(SUFFIX_PATTERN)
+# database.table, as the backup's manifest names them (a table's name may hold a dot; a
+# database's may not here).
+TableName = Annotated[str, StringConstraints(pattern=r"^[^.\s]{1,64}\.\S{1,64}$", max_length=129)]
+MAX_TABLES = 1000
+MAX_PARALLELISM = 16
 
 
 class RestoreTarget(BaseModel):
@@ -51,6 +56,20 @@ class RestoreRequest(BaseModel):
     confirm: str | None = Field(
         default=None, max_length=256, description="in-place: the plan's name, to confirm"
     )
+    parallelism: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PARALLELISM,
+        description="connections a backup with a table index is restored on at once "
+        "(default: the restore function's CPUs, at most 4)",
+    )
+    tables: list[TableName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TABLES,
+        description="restore only these tables (database.table) into new databases, reading "
+        "only their part of the backup (backups with a table index)",
+    )
 
 
 class PlanRestoreRequest(RestoreRequest):
@@ -72,6 +91,10 @@ class PlanRestoreRequest(RestoreRequest):
 
     def check_one_way(self) -> None:
         """``before`` or ``pointInTime``: exactly one says what to restore."""
+        if self.tables is not None and self.pointInTime is not None:
+            raise ValidationFailed.of(
+                "tables", "chosen tables are restored from a backup, not to a point in time"
+            )
         if (self.before is None) == (self.pointInTime is None):
             raise ValidationFailed.of_many(
                 [
@@ -130,6 +153,15 @@ class Restore(BaseModel):
         default=None, description="the instant restored to (a full backup, then the replay)"
     )
     replay: RestoreReplay | None = None
+    tables: list[str] | None = Field(
+        default=None, description="only these tables were restored (database.table)"
+    )
+    bytesRead: int | None = Field(
+        default=None, description="bytes of the backup's object read from storage"
+    )
+    parallelism: int | None = Field(
+        default=None, description="connections asked for (None: the restore function's default)"
+    )
     targetTouched: bool = Field(
         default=False, description="the target received statements: a failure rolls back"
     )
@@ -180,6 +212,27 @@ def check_confirmation(request: RestoreRequest, plan_name: str | None) -> None:
         )
     if plan_name is None or request.confirm != plan_name:
         raise ValidationFailed.of("confirm", "does not match the plan's name")
+
+
+def check_tables(request: RestoreRequest, indexed: list[str] | None) -> dict[str, list[str]]:
+    """The chosen tables by database, once they are known to be in the backup's table index
+    (``indexed``; None: the backup has none). Only into new databases."""
+    if request.tables is None:
+        return {}
+    if request.target.mode != "new-database":
+        raise ValidationFailed.of("tables", "chosen tables are restored into new databases only")
+    if indexed is None:
+        raise ValidationFailed.of(
+            "tables", "this backup has no table index (made before it existed): restore it whole"
+        )
+    unknown = sorted(set(request.tables) - set(indexed))
+    if unknown:
+        raise ValidationFailed.of("tables", f"not in the backup: {', '.join(unknown[:20])}")
+    chosen: dict[str, list[str]] = {}
+    for name in dict.fromkeys(request.tables):
+        database, table = name.split(".", 1)
+        chosen.setdefault(database, []).append(table)
+    return chosen
 
 
 def wants_safety_backup(request: RestoreRequest) -> bool:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     # through its ports (each pydantic model costs its build at cold start).
     from platform_backup.domain.backup import Backup, BackupCopy
     from platform_backup.domain.execution import Execution
+    from platform_backup.domain.frame_index import Frame, Phase
     from platform_backup.domain.lease import Holder
     from platform_backup.domain.plan import Plan
     from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment, SegmentCopy
@@ -324,12 +325,32 @@ class Checked(NamedTuple):
     version: str | None
 
 
+class Stat(NamedTuple):
+    size: int
+    version: str | None
+
+
 class BackupSource(Protocol):
     def manifest(self, copy: BackupCopy) -> dict[str, Any]: ...
     def checksum(
         self, copy: BackupCopy, observe: Callable[[bytes], None] | None = None
     ) -> Checked: ...
     def stream(self, copy: BackupCopy, version: str | None, sha256: str) -> Iterator[bytes]: ...
+    def stat(self, copy: BackupCopy) -> Stat:
+        """The object's size and version, without reading it."""
+        ...
+
+    def frames(
+        self,
+        copy: BackupCopy,
+        version: str | None,
+        frames: Sequence[Frame],
+        on_read: Callable[[int], None],
+    ) -> Iterator[bytes]:
+        """Only ``frames`` of the object (ranged reads), each yielded once it is checked
+        against the index (its length, its SQL's length, zstd's checksum); ``on_read`` gets the
+        bytes read from storage so far. Raises ChecksumMismatch for a frame that does not."""
+        ...
 
 
 class DumpCheck(Protocol):
@@ -401,6 +422,22 @@ class TargetServer(Protocol):
         progress: Callable[[int], None],
         on_start: Callable[[], None],
     ) -> Applied: ...
+    def apply_frames(
+        self,
+        conn: Any,
+        header: Sequence[Frame],
+        phases: Sequence[Phase],
+        read: Callable[[Sequence[Frame]], Iterator[bytes]],
+        *,
+        names: Mapping[str, str],
+        replace_existing: bool,
+        width: int,
+        progress: Callable[[int], None],
+        on_start: Callable[[], None],
+    ) -> Applied:
+        """A framed backup, phase by phase, each parallel phase on ``width``
+        connections (adapters/parallel_restore.py); ``read`` gives frames' checked bytes."""
+        ...
 
 
 # -- point-in-time recovery -----------------------------------------------------------------

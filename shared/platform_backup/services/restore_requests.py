@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from platform_backup.domain.backup import Backup
+from platform_backup.domain.frame_index import BadFrameIndex, FrameIndex
 from platform_backup.domain.recovery import BackupStart, ReplayPlan, plan_replay
 from platform_backup.domain.restore import (
     PlanRestoreRequest,
@@ -15,6 +17,7 @@ from platform_backup.domain.restore import (
     RestoreReplay,
     RestoreRequest,
     check_confirmation,
+    check_tables,
     copies_for,
     target_names,
     wants_safety_backup,
@@ -23,6 +26,7 @@ from platform_backup.errors import DomainError, FieldError, Unprocessable
 from platform_backup.services.ports import (
     ArchiveRepository,
     BackupReads,
+    BackupSource,
     Page,
     PlanLookup,
     RestoreRepository,
@@ -43,6 +47,7 @@ class RestoreRequests:
         clock: Callable[[], datetime],
         archive: ArchiveRepository,
         budget: RestoreBudget,
+        source: BackupSource | None = None,
     ) -> None:
         self._restores = restores
         self._records = records
@@ -52,6 +57,7 @@ class RestoreRequests:
         self._clock = clock
         self._archive = archive
         self._budget = budget
+        self._source = source
 
     def get(self, restore_id: str) -> Restore:
         return self._restores.get(restore_id)
@@ -117,7 +123,15 @@ class RestoreRequests:
         safety = wants_safety_backup(request)
         if not copies_for(backup, request.source):
             raise Unprocessable(f"backup '{backup_id}' has no available {request.source} copy")
-        too_long = self._budget.step_refusal(backup.planId, backup.rawBytes)
+        index = self._index(backup, request)
+        chosen = check_tables(request, index.tables() if index else None)
+        # A restore of chosen tables applies only their frames (and the header's).
+        to_apply = (
+            sum(frame.raw_length for frame in index.selection(request.tables))
+            if chosen and index is not None and request.tables
+            else backup.rawBytes
+        )
+        too_long = self._budget.step_refusal(backup.planId, to_apply)
         if too_long is not None:
             # Refused before the lease or any record: nothing started, nothing touched.
             message = (
@@ -127,6 +141,9 @@ class RestoreRequests:
             raise Unprocessable(message, [FieldError("backupId", message)])
         now = self._clock()
         names = target_names(backup.databases, request.target, now)
+        if chosen:
+            # Only the chosen tables' databases are created.
+            names = {old: new for old, new in names.items() if old in chosen}
         target = request.target
         if target.mode == "new-database" and not target.databaseSuffix:
             first = next(iter(names.items()), None)
@@ -145,6 +162,8 @@ class RestoreRequests:
             progress=RestoreProgress(bytesTotal=backup.rawBytes),
             pointInTime=replay.target if replay else None,
             replay=_replay_record(replay) if replay else None,
+            tables=list(dict.fromkeys(request.tables)) if request.tables else None,
+            parallelism=request.parallelism,
             startedAt=now,
             updatedAt=now,
         )
@@ -162,6 +181,17 @@ class RestoreRequests:
                 self._records.final(restore, status="failed", error=message)
             raise
         return restore
+
+    def _index(self, backup: Backup, request: RestoreRequest) -> FrameIndex | None:
+        """The backup's frame index (read from its first copy's manifest); None when it has
+        none. Read only for a request that chooses tables."""
+        if request.tables is None or self._source is None:
+            return None
+        copy = copies_for(backup, request.source)[0]
+        try:
+            return FrameIndex.from_manifest(self._source.manifest(copy))
+        except BadFrameIndex:
+            return None
 
 
 def _replay_record(plan: ReplayPlan) -> RestoreReplay:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from platform_backup.domain.backup import Backup, BackupCopy
+from platform_backup.domain.frame_index import FrameIndex
 from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate
 from platform_backup.domain.restore import Restore, RestoreProgress, copies_for
 from platform_backup.errors import (
@@ -51,9 +52,11 @@ from platform_backup.services.ports import (
     SafetyBackups,
     TargetServer,
 )
+from platform_backup.services.restore_apply import plan_apply
 from platform_backup.services.restore_budget import RestoreBudget
 from platform_backup.services.restore_records import RestoreRecords
 from platform_backup.services.restore_replay import RestoreReplays, target_problem
+from platform_backup.services.restore_tables import check_copy
 from platform_backup.services.restore_verify import RestoreVerifier
 
 
@@ -72,7 +75,10 @@ class RestoreSteps:
         replays: RestoreReplays,
         statements: DumpChecks,
         budget: RestoreBudget,
+        parallelism: int = 1,
     ) -> None:
+        # Connections a framed backup is applied on at once, unless the restore asks otherwise.
+        self._parallelism = parallelism
         self._restores = restores
         self._records = records
         self._backups = backups
@@ -135,9 +141,14 @@ class RestoreSteps:
         problems: list[str] = []
         chosen: tuple[BackupCopy, Checked, DumpCheck] | None = None
         for copy in copies_for(backup, restore.source):
-            # The statements are checked in the same read as the checksum (one pass).
+            # The statements are checked in the same read as the checksum (one pass); for
+            # chosen tables, in the one read of their frames.
             statements = self._statements.start(backup.compression, list(restore.databases))
-            problem, checked = self._check(copy, backup, statements)
+            problem, checked = (
+                self._check_tables(copy, backup, restore.tables, statements)
+                if restore.tables
+                else self._check(copy, backup, statements)
+            )
             keeper.check()
             if problem is None and checked is not None:
                 chosen = (copy, checked, statements)
@@ -153,7 +164,9 @@ class RestoreSteps:
                 f"the dump holds what a backup of {', '.join(restore.databases)} never does, "
                 f"{refused}: nothing was applied"
             )
-        too_long = self._budget.step_refusal(restore.planId, backup.rawBytes)
+        too_long = self._budget.step_refusal(
+            restore.planId, self._to_apply(copy, backup, restore.tables)
+        )
         if too_long is not None:
             raise OutOfTime(
                 f"backup {backup.id} cannot be restored within the restore function's time: "
@@ -184,6 +197,34 @@ class RestoreSteps:
             warnings=warnings,
             replay=replay,
         )
+
+    def _check_tables(
+        self, copy: BackupCopy, backup: Backup, tables: list[str], statements: DumpCheck
+    ) -> tuple[str | None, Checked | None]:
+        """The copy's index holds ``tables`` and their frames (each checked against the index
+        as it is read) hold only what mariadb-dump writes."""
+        problem, checked = check_copy(self._source, copy, backup, tables)
+        if problem is not None or checked is None:
+            return problem, checked
+        index = FrameIndex.from_manifest(self._source.manifest(copy))
+        assert index is not None  # nosec B101  # narrows a type, not a check
+        try:
+            for chunk in self._source.frames(
+                copy, checked.version, index.selection(tables), lambda _read: None
+            ):
+                statements.feed(chunk)
+        except Unprocessable as exc:
+            return f"{copy.role} copy s3://{copy.bucket}/{copy.key}: {exc.message}", None
+        return None, checked
+
+    def _to_apply(self, copy: BackupCopy, backup: Backup, tables: list[str] | None) -> int:
+        """Bytes of SQL the Restore step applies: the chosen tables' frames, else the dump."""
+        if not tables:
+            return backup.rawBytes
+        index = FrameIndex.from_manifest(self._source.manifest(copy))
+        if index is None:
+            return backup.rawBytes
+        return sum(frame.raw_length for frame in index.selection(tables))
 
     def _check(
         self, copy: BackupCopy, backup: Backup, statements: DumpCheck
@@ -225,39 +266,41 @@ class RestoreSteps:
         copy = restore.sourceCopy
         if copy is None:
             raise ChecksumMismatch("the restore has no validated copy to read")
-        self._check_time(restore, backup, deadline)
+        self._check_time(restore, backup, self._to_apply(copy, backup, restore.tables), deadline)
         conn = self._connect(restore.targetSecretArn)
         if restore.targetTouched and not restore.in_place:
             # A repeated attempt starts again from nothing (the databases are this restore's).
             self._target.drop(conn, list(restore.databases.values()))
-        writer = _Progress(self._records, restore, backup.rawBytes, deadline, keeper)
+        way = plan_apply(self._source, restore, backup)
+        writer = _Progress(self._records, restore, way.total, deadline, keeper)
 
         def touched() -> None:
             self._replays.restore_began(restore)
             writer.touched()
 
-        applied = self._target.apply(
+        applied = way.apply(
+            self._target,
             conn,
-            self._source.stream(copy, restore.sourceVersion, backup.sha256),
-            compression=backup.compression,
-            names=restore.databases,
-            replace_existing=restore.in_place,
+            width=restore.parallelism or self._parallelism,
             progress=writer.report,
             on_start=touched,
         )
+        total, read = way.total, way.read
+        completed = applied.completed
         elapsed = time.monotonic() - writer.started
         restore = self._records.save(
             writer.restore,
             clientExitCode=applied.exit_code,
-            dumpCompleted=applied.completed,
-            progress=_progress(applied.raw_bytes, backup.rawBytes, elapsed),
+            dumpCompleted=completed,
+            progress=_progress(applied.raw_bytes, total, elapsed),
+            bytesRead=read,
         )
         if applied.exit_code != 0:
             raise ClientFailed(
                 f"the mariadb client failed (exit {applied.exit_code}) after "
-                f"{applied.raw_bytes} of {backup.rawBytes} bytes: {applied.stderr or 'no output'}"
+                f"{applied.raw_bytes} of {total} bytes: {applied.stderr or 'no output'}"
             )
-        if not applied.completed:
+        if not completed:
             raise ClientFailed("the dump ended without mariadb-dump's completion line")
         self._budget.learn(restore.planId, applied.raw_bytes, elapsed)
         logger.info("dump applied", restore_id=restore.id, seconds=round(elapsed, 1))
@@ -265,13 +308,13 @@ class RestoreSteps:
             update={"progress": restore.progress.model_copy(update={"etaSeconds": 0.0})}
         )
 
-    def _check_time(self, restore: Restore, backup: Backup, deadline: Deadline) -> None:
+    def _check_time(
+        self, restore: Restore, backup: Backup, to_apply: int, deadline: Deadline
+    ) -> None:
         """Before the first statement (and before a repeated attempt drops anything): the apply
         fits the time this step has left and, in place, the safety backup's apply fits the
         fresh step a rollback would get, so a rollback never fails for want of time."""
-        too_long = self._budget.left_refusal(
-            restore.planId, backup.rawBytes, deadline.remaining_seconds()
-        )
+        too_long = self._budget.left_refusal(restore.planId, to_apply, deadline.remaining_seconds())
         if too_long is not None:
             raise OutOfTime(
                 f"the restore of backup {backup.id} was not started: {too_long}. Nothing was "

@@ -1,0 +1,132 @@
+"""The parallel restore of a framed backup, end to end on the System of test_restore.py: every
+table, view, routine, trigger and event of both fixtures comes back the same on several
+connections, and a connection killed in the middle fails the restore with nothing left."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from platform_backup.adapters import mysql_restore
+from platform_backup.adapters.mariadb import MariaDbTools
+from tests.integration import test_restore
+from tests.integration.test_restore import System, checksums, definitions, drop
+from tests.support.databases import ROOT, RUN_ID, sql
+
+pytestmark = pytest.mark.integration
+system = test_restore.system  # the same System fixture
+
+EVENT = (
+    "CREATE EVENT purge_old_audits ON SCHEDULE EVERY 1 DAY DISABLE"
+    " DO DELETE FROM AuditsVO WHERE createTime < 0"
+)
+
+
+def events(database: str) -> dict[str, str]:
+    found = {}
+    for name in sql(
+        f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA='{database}'"
+    ).split():
+        shown = sql(f"SHOW CREATE EVENT `{database}`.`{name}`").split("\t")[3]
+        found[name] = shown.replace(database, "<db>")
+    return found
+
+
+def test_both_fixtures_come_back_the_same_through_the_parallel_restore(system: System) -> None:
+    zstack = system.databases[0]
+    sql(EVENT, zstack)
+    backup = system.backup("2026-11-27T10:05:00Z")
+    before = {db: (checksums(db), definitions(db), events(db)) for db in system.databases}
+    assert events(zstack)
+    # When it is restored into new databases on three connections
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {"target": {"mode": "new-database", "databaseSuffix": "_par"}, "parallelism": 3},
+    )
+    assert started.status == 202, started.body
+    restored = {db: f"{db}_par" for db in system.databases}
+    try:
+        done = system.wait(started.body["id"])
+        # Then every table, view, routine, trigger and event is the same
+        assert done["status"] == "succeeded", done
+        assert done["parallelism"] == 3
+        assert done["progress"]["bytesApplied"] == backup["rawBytes"]
+        # (each phase reads its frames by range: some bytes between them twice)
+        assert done["bytesRead"] >= backup["compressedBytes"]
+        for source, target in restored.items():
+            assert (checksums(target), definitions(target), events(target)) == before[source]
+    finally:
+        drop(*restored.values())
+
+
+def _held_client(tmp_path: Path, lock: str) -> MariaDbTools:
+    """The client, but its second run (the first of the rows) waits first for a user lock the
+    test holds, so that the test can find its connection and kill it."""
+    counter, guard = tmp_path / "runs", tmp_path / "runs.lock"
+    wrapper = tmp_path / "mariadb-held"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        'case " $* " in *" -e "*) exec mariadb "$@";; esac\n'
+        f'exec 9>"{guard}"; flock 9\n'
+        f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 )); echo $n > "{counter}"\n'
+        "exec 9>&-\n"
+        'if [ "$n" = 2 ]; then\n'
+        f'  {{ echo "SELECT GET_LOCK(\'{lock}\', 3600);"; cat; }} | mariadb "$@"\n'
+        "  exit $?\n"
+        "fi\n"
+        'exec mariadb "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return MariaDbTools(client=str(wrapper))
+
+
+def test_a_connection_killed_mid_restore_fails_it_with_nothing_left(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = system.backup("2026-11-27T11:05:00Z")
+    lock = f"pdbt_hold_{RUN_ID}"
+    # Given the lock the restore's first rows connection will wait for, held here
+    holder = subprocess.Popen([*ROOT, "--batch"], stdin=subprocess.PIPE, text=True)
+    assert holder.stdin is not None
+    holder.stdin.write(f"SELECT GET_LOCK('{lock}', 0);\n")
+    holder.stdin.flush()
+    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _held_client(tmp_path, lock))
+    targets = [f"{db}_kill" for db in system.databases]
+    killed: list[str] = []
+
+    def kill_the_waiting_connection() -> None:
+        query = (
+            "SELECT ID FROM information_schema.PROCESSLIST"
+            f" WHERE INFO = 'SELECT GET_LOCK(\\'{lock}\\', 3600)'"
+        )
+        while not (found := sql(query).split()):
+            pass
+        sql(f"KILL {found[0]}")
+        killed.append(found[0])
+
+    killer = threading.Thread(target=kill_the_waiting_connection, daemon=True)
+    killer.start()
+    try:
+        # When the backup is restored and that connection is killed from another session
+        started = system.api.post(
+            f"/v1/backups/{backup['id']}/restores",
+            {"target": {"mode": "new-database", "databaseSuffix": "_kill"}, "parallelism": 2},
+        )
+        done = system.wait(started.body["id"])
+        killer.join()
+        # Then the restore failed, saying the client failed, and no restored database is left
+        assert killed
+        assert (done["status"], done["phase"]) == ("rolled-back", "rollback"), done
+        assert "the mariadb client failed" in done["error"]
+        present = sql(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+            f" WHERE SCHEMA_NAME IN ('{targets[0]}', '{targets[1]}')"
+        )
+        assert present == ""
+    finally:
+        holder.stdin.close()
+        holder.wait()
+        drop(*targets)

@@ -1,0 +1,120 @@
+"""The frame index of a backup (domain/frame_index.py): read back from a manifest only when it
+tiles the object, and the frames a restore of chosen tables applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from platform_backup.domain.frame_index import (
+    BadFrameIndex,
+    Frame,
+    FrameIndex,
+    Section,
+    merged_ranges,
+)
+from platform_backup.domain.restore import RestoreRequest, check_tables
+from platform_backup.errors import ValidationFailed
+
+LAYOUT = [
+    ("header", None, None, 100),
+    ("database", "zstack", "zstack", 50),
+    ("events", "zstack", "zstack", 10),
+    ("table", "zstack", "A", 30),
+    ("rows", "zstack", "A", 1000),
+    ("rows", "zstack", "A", 900),
+    ("triggers", "zstack", "A", 40),
+    ("table", "zstack", "B", 30),
+    ("rows", "zstack", "B", 200),
+    ("view-stub", "zstack", "V", 20),
+    ("database", "other", "other", 50),
+    ("table", "other", "A", 30),
+    ("routines", "other", "other", 70),
+    ("database", "zstack", "zstack", 20),
+    ("view", "zstack", "V", 60),
+]
+
+
+def index() -> FrameIndex:
+    frames, offset = [], 0
+    for kind, database, name, length in LAYOUT:
+        frames.append(Frame(Section(kind, database, name), offset, length, length * 4))
+        offset += length
+    return FrameIndex(tuple(frames))
+
+
+def manifest(built: FrameIndex) -> dict[str, Any]:
+    return {"frameIndex": built.to_manifest(), "compressedBytes": built.compressed_bytes}
+
+
+def test_the_index_reads_back_from_its_manifest() -> None:
+    built = index()
+    assert FrameIndex.from_manifest(manifest(built)) == built
+    assert FrameIndex.from_manifest({"compressedBytes": 5}) is None
+    assert built.tables() == ["zstack.A", "zstack.B", "other.A"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda m: m["frameIndex"]["frames"].pop(3),  # a hole
+        lambda m: m["frameIndex"]["frames"][2].__setitem__(0, "mystery"),
+        lambda m: m["frameIndex"].__setitem__("format", 99),
+        lambda m: m.__setitem__("compressedBytes", m["compressedBytes"] + 1),  # short
+    ],
+)
+def test_an_index_that_does_not_tile_the_object_is_refused(damage: Any) -> None:
+    damaged = manifest(index())
+    damage(damaged)
+    with pytest.raises(BadFrameIndex):
+        FrameIndex.from_manifest(damaged)
+
+
+def test_a_table_is_its_frames_plus_the_header_and_the_first_frame_of_its_database() -> None:
+    chosen = index().selection(["zstack.A"])
+    assert [(f.section.kind, f.section.database, f.section.name) for f in chosen] == [
+        ("header", None, None),
+        ("database", "zstack", "zstack"),
+        ("table", "zstack", "A"),
+        ("rows", "zstack", "A"),
+        ("rows", "zstack", "A"),
+        ("triggers", "zstack", "A"),
+    ]
+    both = index().selection(["other.A", "zstack.B"])
+    kinds = ["header", "database", "table", "rows", "database", "table"]
+    assert [f.section.kind for f in both] == kinds
+    with pytest.raises(KeyError, match=r"zstack\.V"):
+        index().selection(["zstack.V"])  # a view is not a table
+
+
+def test_neighbouring_frames_are_read_in_one_range() -> None:
+    chosen = index().selection(["zstack.A"])
+    assert merged_ranges(chosen) == [(0, 150), (160, 2130)]
+    assert merged_ranges(chosen, gap=10) == [(0, 2130)]
+
+
+def request(**fields: Any) -> RestoreRequest:
+    return RestoreRequest.model_validate({"target": {"mode": "new-database"}, **fields})
+
+
+def test_chosen_tables_must_be_in_the_index_and_go_into_new_databases() -> None:
+    tables = index().tables()
+    assert check_tables(request(), tables) == {}
+    assert check_tables(request(tables=["zstack.B", "other.A", "zstack.B"]), tables) == {
+        "zstack": ["B"],
+        "other": ["A"],
+    }
+    for wrong, indexed in (
+        (request(tables=["zstack.Nope"]), tables),
+        (request(tables=["zstack.A"]), None),
+        (
+            RestoreRequest.model_validate(
+                {"target": {"mode": "in-place"}, "confirm": "p", "tables": ["zstack.A"]}
+            ),
+            tables,
+        ),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            check_tables(wrong, indexed)
+        assert [d.field for d in refused.value.details] == ["tables"]
