@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from platform_backup_cli import (
     backups,
+    catalog,
     console_server,
     executions,
     plans,
@@ -47,6 +48,7 @@ app.command("run")(executions.run)
 app.add_typer(executions.app, name="executions")
 app.add_typer(backups.app, name="backups")
 app.add_typer(restores.app, name="restore")
+app.add_typer(catalog.app, name="catalog")
 app.command("console")(console_server.console)
 
 

@@ -15,13 +15,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError
 
-from platform_backup.composition.archiver import check, runner, settings
+from platform_backup.composition.archiver import check, clear_tmp, runner, settings
 from platform_backup.errors import DomainError, ValidationFailed
 from platform_backup.observability import logger
 from platform_backup.services.ports import Deadline
 
-# Cold start: the settings are read and checked now; a missing one fails init, named.
+# Cold start: the settings are read and checked now; a missing one fails init, named. What a
+# killed predecessor left in /tmp goes now and before each job.
 settings()
+clear_tmp()
 
 
 class ArchiveEvent(BaseModel):
@@ -44,6 +46,7 @@ def _refused(exc: ValidationError) -> str:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    clear_tmp()
     if event.get("action") == "check":
         try:
             request = CheckEvent.model_validate(event)

@@ -14,15 +14,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from platform_backup.composition.executor import clear_tmp, settings
 from platform_backup.composition.executor import runner as backup_runner
-from platform_backup.composition.executor import settings
 from platform_backup.errors import ValidationFailed
 from platform_backup.observability import logger, metrics
 from platform_backup.services.ports import Deadline
 from platform_backup.tracing import tracer
 
-# Cold start: the settings are read and checked now; a missing one fails init, named.
+# Cold start: the settings are read and checked now; a missing one fails init, named. What a
+# killed predecessor left in /tmp goes now and before each job.
 settings()
+clear_tmp()
 
 
 class ExecutorEvent(BaseModel):
@@ -35,6 +37,7 @@ class ExecutorEvent(BaseModel):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    clear_tmp()
     request = ExecutorEvent.model_validate(event)
     deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
     runner = backup_runner()

@@ -16,13 +16,15 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from platform_backup.composition.restore import restore_steps, settings
+from platform_backup.composition.restore import clear_tmp, restore_steps, settings
 from platform_backup.observability import logger, metrics
 from platform_backup.services.ports import Deadline
 from platform_backup.tracing import tracer
 
-# Cold start: the settings are read and checked now; a missing one fails init, named.
+# Cold start: the settings are read and checked now; a missing one fails init, named. What a
+# killed predecessor left in /tmp goes now and before each job.
 settings()
+clear_tmp()
 
 
 class RestoreStep(BaseModel):
@@ -45,6 +47,7 @@ class RestoreStep(BaseModel):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    clear_tmp()
     request = RestoreStep.model_validate(event)
     deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
     logger.append_keys(restore_id=request.restoreId, step=request.step)

@@ -1,12 +1,15 @@
-"""Retention entry point. Three events start it:
+"""Retention entry point. Four events start it:
 - the EventBridge event of a successful (or partially successful) backup,
   ``{"detail": {"planId", "executionId", "backupId"}}``: that plan;
 - the API, when a plan's retention policy changed, ``{"planId"}``: that plan;
 - its hourly schedule (``"detail-type": "Scheduled Event"``): every plan, so a lowered policy or
-  a plan whose backups keep failing is pruned too.
-Each run prunes the plan's copies, then its archived binary-log segments no kept backup needs.
-An event naming no plan, or a run that fails, fails the invocation: it reaches the failure
-queue (RetentionFailureQueue) and its alarm."""
+  a plan whose backups keep failing is pruned too;
+- its hourly ``{"action": "reconcile-orphans"}``: reports (and, when proven leftovers, deletes)
+  the objects under every plan's keys that no backup record describes
+  (services/orphan_reconcile.py).
+Each retention run prunes the plan's copies, then its archived binary-log segments no kept
+backup needs. An event naming no plan, or a run that fails, fails the invocation: it reaches the
+failure queue (RetentionFailureQueue) and its alarm."""
 
 # No ``from __future__ import annotations``: the local stack loads this file outside
 # sys.modules, where pydantic could not resolve the event model's postponed references.
@@ -24,7 +27,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from platform_backup.composition.retention import retention, settings
+from platform_backup.composition.retention import orphans, retention, settings
 from platform_backup.observability import logger, metrics
 from platform_backup.services.retention import RetentionSummary
 
@@ -32,6 +35,10 @@ from platform_backup.services.retention import RetentionSummary
 settings()
 
 SCHEDULED = "Scheduled Event"
+
+
+# The hourly schedule's event: objects under the plans' keys that no record describes.
+ORPHAN_RECONCILE = "reconcile-orphans"
 
 
 class BackupOutcome(BaseModel):
@@ -59,6 +66,8 @@ def _record(summary: RetentionSummary) -> dict[str, Any]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    if event.get("action") == ORPHAN_RECONCILE:
+        return _reconcile_orphans()
     request = RetentionEvent.model_validate(event)
     if request.planId is not None:
         return _record(retention().apply(request.planId))
@@ -66,6 +75,27 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         return [_record(summary) for summary in retention().apply_all()]
     outcome = BackupOutcome.model_validate(request.detail)
     return _record(retention().apply(outcome.planId))
+
+
+def _reconcile_orphans() -> dict[str, Any]:
+    reports = orphans().reconcile_all()
+    found = [item for report in reports for item in report.found]
+    deleted = [item for item in found if item.deleted]
+    metrics.add_metric(name="UnrecordedObjects", unit=MetricUnit.Count, value=len(found))
+    metrics.add_metric(name="UnrecordedDeleted", unit=MetricUnit.Count, value=len(deleted))
+    return {
+        "plans": [
+            {
+                "planId": report.planId,
+                "found": [
+                    {k: v for k, v in asdict(item).items() if k != "doomed"}
+                    for item in report.found
+                ],
+                "errors": report.errors,
+            }
+            for report in reports
+        ]
+    }
 
 
 # Init is over: what it made stays out of the garbage collector's passes.

@@ -48,12 +48,16 @@ def build_manifest(
     dump_options: list[str],
     objects: dict[str, list[dict[str, str]]],
     frame_index: FrameIndex | None = None,
+    execution_id: str | None = None,
+    trigger: str | None = None,
 ) -> dict[str, Any]:
     tables = server.tables
     return {
         "formatVersion": 1,
         "backupId": backup_id,
         "planId": plan_id,
+        "executionId": execution_id,
+        "trigger": trigger,
         "startedAt": started_at.isoformat(),
         "dumpFinishedAt": dump_finished_at.isoformat(),
         "serverVersion": server.version,

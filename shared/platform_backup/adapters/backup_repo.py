@@ -3,7 +3,7 @@ writes retention, deletes and restores make on them; and each plan's retention c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,6 +85,11 @@ class DynamoBackupRepository:
         for item in BackupItem.byPlan.query(plan_id, scan_index_forward=False, limit=1):
             return Backup.model_validate(item.body)
         return None
+
+    def every(self) -> Iterator[Backup]:
+        """Every backup of every plan (the catalog rebuild's recount of a storage's usage)."""
+        for item in BackupItem.byTime.query(KIND_BACKUP, page_size=200):
+            yield Backup.model_validate(item.body)
 
     def delete(self, backup_id: str) -> None:
         try:

@@ -42,6 +42,8 @@ class MariaDbDumpEngine:
         targets: list[DumpTarget],
         expected_bytes: int | None,
         progress: Callable[[DumpProgress], None],
+        execution_id: str | None = None,
+        trigger: str | None = None,
     ) -> DumpOutcome:
         by_key = {(t.bucket, t.key): t for t in targets}
         destinations = [
@@ -66,6 +68,8 @@ class MariaDbDumpEngine:
             expected_bytes=expected_bytes,
             work_dir=self._work_dir,
             server=self._fresh_inspection(databases),
+            execution_id=execution_id,
+            trigger=trigger,
         )
         target = by_key[(result.destination.bucket, result.destination.key)]
         return DumpOutcome(

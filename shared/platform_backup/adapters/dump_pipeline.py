@@ -137,6 +137,8 @@ def run_backup(
     tools: MariaDbTools | None = None,
     server: ServerInfo | None = None,
     framed: bool = True,
+    execution_id: str | None = None,
+    trigger: str | None = None,
 ) -> BackupResult:
     """Dumps ``databases`` once and stores the compressed dump and its manifest at the first of
     ``targets`` that takes them (the next one takes over, from the spool, when one fails).
@@ -160,7 +162,7 @@ def run_backup(
         check_dump_rights(db, databases)
         run = _Run(db, list(databases), server, targets, compression, level, spool, started_at)
         run.framed = framed and compression == "zstd"
-        return run.execute(
+        return run.labelled(execution_id, trigger).execute(
             backup_id=backup_id,
             plan_id=plan_id,
             progress=progress,
@@ -199,6 +201,14 @@ class _Run:
         self.frame_index: FrameIndex | None = None
         # Listed before the dump, for the restore's verification (adapters/mysql_restore.py).
         self.objects = manifest_objects(db, databases)
+        self.execution_id: str | None = None
+        self.trigger: str | None = None
+
+    def labelled(self, execution_id: str | None, trigger: str | None) -> _Run:
+        """Which execution made the backup, and why: in the manifest, so a catalog rebuilt from
+        storage knows them (services/catalog_rebuild.py)."""
+        self.execution_id, self.trigger = execution_id, trigger
+        return self
 
     def progress(self) -> Progress:
         total = len(self.server.tables)
@@ -372,4 +382,6 @@ class _Run:
             dump_options=self.options,
             objects=self.objects,
             frame_index=self.frame_index,
+            execution_id=self.execution_id,
+            trigger=self.trigger,
         )

@@ -13,13 +13,13 @@ import shutil
 
 # B404: the MariaDB tools run as argv lists, never through a shell.
 import subprocess  # nosec B404
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from platform_backup.adapters import scratch
 from platform_backup.errors import DependencyFailed, Unprocessable
 
 # Engines whose tables a --single-transaction snapshot makes consistent; anything else (MyISAM,
@@ -144,9 +144,9 @@ def _option_value(value: str) -> str:
 def session(
     conn: DbConnection, tools: MariaDbTools | None = None, base_dir: str | None = None
 ) -> Iterator[Session]:
-    """A private directory with the connection's option file; removed in every outcome."""
-    workdir = Path(tempfile.mkdtemp(prefix="pdb-", dir=base_dir))
-    try:
+    """A private directory (adapters/scratch.py: the function's prefix, locked while in use) with
+    the connection's option file; removed in every outcome."""
+    with scratch.directory(base_dir) as workdir:
         defaults = workdir / "client.cnf"
         fd = os.open(defaults, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -158,8 +158,6 @@ def session(
                 f"password={_option_value(conn.password)}\n"
             )
         yield Session(workdir, defaults, conn.password, tools or MariaDbTools())
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def in_list(names: Iterable[str]) -> str:

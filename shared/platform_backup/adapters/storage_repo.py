@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -182,3 +182,17 @@ class DynamoStorageRepository:
             ],
             condition=StorageItem.id.exists(),
         )
+
+    def set_usage(self, storage_id: str, used_bytes: int, copies: int) -> None:
+        """The counters as a catalog rebuild recounted them (the storage must still exist)."""
+        try:
+            StorageItem(id=storage_id).update(
+                actions=[
+                    StorageItem.usedBytes.set(used_bytes),
+                    StorageItem.copyCount.set(copies),
+                ],
+                condition=StorageItem.id.exists(),
+            )
+        except UpdateError as exc:
+            unless_condition_failure(exc, f"recounting storage '{storage_id}'")
+            raise not_found("storage", storage_id) from exc

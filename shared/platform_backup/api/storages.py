@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from platform_backup.api.models import ItemList, created, no_content, responses
 from platform_backup.api.params import DEFAULT_LIMIT, Limit, NextToken
 from platform_backup.composition import api as root
+from platform_backup.domain.catalog import CatalogRebuild, CatalogRebuildRequest
 from platform_backup.domain.storage import Quota, Storage, StoragePatch, StorageSpec
 
 router = Router()
@@ -67,3 +68,25 @@ def delete_storage(storage_id: str) -> Response[None]:
 )
 def get_quota() -> Quota:
     return root.storages().quota()
+
+
+@router.post(
+    "/v1/storages/<storage_id>/catalog-rebuilds",
+    summary="Re-create the backup records of a lost or damaged catalog from this storage",
+    description=(
+        "Reads the storage's manifests in key order, verifies each dump's size and SHA-256 "
+        "against its manifest and records the backups the catalog lacks; deletes nothing. "
+        "One call works for up to the API's time limit: while `complete` is false, call again "
+        "with `startAfter` set to the answer's `nextStartAfter`."
+    ),
+    responses=responses(200, CatalogRebuild, 404, 503, body=True),
+    tags=["storages"],
+)
+def rebuild_catalog(
+    storage_id: str, request: Annotated[CatalogRebuildRequest, Body()]
+) -> CatalogRebuild:
+    from platform_backup.services.ports import Deadline  # the use case's, loaded with it
+
+    context = router.lambda_context
+    deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000)
+    return root.catalog_rebuilder().rebuild(storage_id, deadline, request.startAfter)

@@ -1,7 +1,7 @@
 """The API function's use cases: storages, plans (turning point-in-time recovery on asks the
 archiver function to check the server), the recovery window, the reads of executions and
-backups, run-now (launches the executor), deleting a backup, and starting a restore (starts the
-workflow).
+backups, run-now (launches the executor), deleting a backup, starting a restore (starts the
+workflow), and rebuilding the catalog from a storage's manifests.
 
 A request uses one of them, so each is imported and built by the first request that needs it,
 not at cold start: a container that only ever lists executions never loads the restore's or
@@ -17,6 +17,7 @@ from platform_backup.settings import ApiSettings
 
 if TYPE_CHECKING:
     from platform_backup.services.backup_queries import BackupQueries
+    from platform_backup.services.catalog_rebuild import CatalogRebuilder
     from platform_backup.services.plans import PlanService
     from platform_backup.services.recovery_windows import RecoveryWindows
     from platform_backup.services.restore_requests import RestoreRequests
@@ -156,3 +157,15 @@ def restore_requests() -> RestoreRequests:
         # Reads a backup's manifest for a restore of chosen tables (its table index).
         source=S3BackupSource(current.region),
     )
+
+
+@once
+def catalog_rebuilder() -> CatalogRebuilder:
+    from platform_backup.adapters.backup_repo import DynamoBackupRepository
+    from platform_backup.adapters.storage_repo import DynamoStorageRepository
+    from platform_backup.adapters.stored_objects import S3StoredObjects
+    from platform_backup.services.catalog_rebuild import CatalogRebuilder
+
+    settings()
+    storages = DynamoStorageRepository()
+    return CatalogRebuilder(storages, storages, DynamoBackupRepository(), S3StoredObjects(), utcnow)

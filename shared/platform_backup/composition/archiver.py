@@ -13,10 +13,16 @@ from platform_backup.adapters.replication import S3Replicator
 from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.segment_upload import S3SegmentWriter
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
-from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.composition.common import clear_scratch, once, settings_of, utcnow
 from platform_backup.services.archive_check import ArchiveCheck
 from platform_backup.services.archive_runner import ArchiveParts, ArchiveRunner
 from platform_backup.settings import ArchiverSettings
+
+
+def clear_tmp() -> None:
+    """At cold start and before each job: what a killed run of this function left in /tmp."""
+    clear_scratch("archiver")
+
 
 settings = settings_of(ArchiverSettings)
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from platform_backup.adapters.tables import bind_tables
+from platform_backup.observability import logger
 from platform_backup.settings import CommonSettings, load
 
 T = TypeVar("T")
@@ -43,3 +44,18 @@ def settings_of(model: type[S]) -> Callable[[], S]:
         return current
 
     return once(read)
+
+
+def clear_scratch(function: str) -> None:
+    """At cold start and before each job of a function that works in /tmp: its directories take
+    the function's prefix, and what a killed predecessor left under it (the option file with the
+    password, a spool of up to the whole compressed dump) is removed."""
+    from platform_backup.adapters import scratch  # only the functions that work in /tmp
+
+    swept = scratch.begin(function)
+    if swept.paths:
+        logger.warning(
+            "removed what a killed run left in /tmp",
+            paths=swept.paths,
+            bytes=swept.bytes,
+        )

@@ -13,10 +13,16 @@ from platform_backup.adapters.replication import S3Replicator
 from platform_backup.adapters.run_metrics import PowertoolsRunMetrics
 from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
-from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.composition.common import clear_scratch, once, settings_of, utcnow
 from platform_backup.services.backup_runner import BackupRunner
 from platform_backup.services.remote_sync import RemoteSync
 from platform_backup.settings import ExecutorSettings
+
+
+def clear_tmp() -> None:
+    """At cold start and before each job: what a killed run of this function left in /tmp."""
+    clear_scratch("executor")
+
 
 settings = settings_of(ExecutorSettings)
 

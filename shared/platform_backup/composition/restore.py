@@ -18,7 +18,7 @@ from platform_backup.adapters.restore_repo import DynamoRestoreRepository
 from platform_backup.adapters.restore_source import S3BackupSource
 from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.segment_store import S3SegmentStore
-from platform_backup.composition.common import once, settings_of, utcnow
+from platform_backup.composition.common import clear_scratch, once, settings_of, utcnow
 from platform_backup.composition.executor import runner
 from platform_backup.services.restore_budget import RestoreBudget
 from platform_backup.services.restore_records import RestoreRecords
@@ -26,6 +26,12 @@ from platform_backup.services.restore_replay import RestoreReplays
 from platform_backup.services.restore_steps import RestoreSteps
 from platform_backup.services.restore_verify import RestoreVerifier
 from platform_backup.settings import RestoreSettings
+
+
+def clear_tmp() -> None:
+    """At cold start and before each job: what a killed run of this function left in /tmp."""
+    clear_scratch("restore")
+
 
 settings = settings_of(RestoreSettings)
 

@@ -1,7 +1,9 @@
-"""The retention function's use case, the plan's binary-log segments included (also the API's
-delete of a backup)."""
+"""The retention function's use cases: retention, the plan's binary-log segments included (also
+the API's delete of a backup), and the hourly reconcile of objects no record describes."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
@@ -12,6 +14,9 @@ from platform_backup.composition.common import once, settings_of, utcnow
 from platform_backup.services.archive_retention import ArchiveRetention
 from platform_backup.services.retention import RetentionService
 from platform_backup.settings import RetentionSettings
+
+if TYPE_CHECKING:
+    from platform_backup.services.orphan_reconcile import OrphanReconcile
 
 settings = settings_of(RetentionSettings)
 
@@ -33,4 +38,23 @@ def retention() -> RetentionService:
             DynamoStorageRepository(),
             current.region,
         ),
+    )
+
+
+@once
+def orphans() -> OrphanReconcile:
+    """Built by the first hourly run: a retention run after a backup never loads it."""
+    from platform_backup.adapters.execution_repo import DynamoExecutionRepository
+    from platform_backup.adapters.stored_objects import S3StoredObjects
+    from platform_backup.services.orphan_reconcile import OrphanReconcile
+
+    settings()
+    return OrphanReconcile(
+        plans=DynamoPlanRepository(),
+        storages=DynamoStorageRepository(),
+        backups=DynamoBackupRepository(),
+        executions=DynamoExecutionRepository(),
+        objects=S3StoredObjects(),
+        deleter=S3Objects(),
+        clock=utcnow,
     )

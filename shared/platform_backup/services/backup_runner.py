@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from platform_backup.domain import catalog
 from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.execution import Execution, ExecutionProgress
 from platform_backup.domain.late_delivery import late_reason
@@ -84,9 +85,8 @@ def parse_scheduled_time(value: object) -> datetime:
 
 
 def backup_key(storage: Storage, plan_id: str, backup_id: str, started: datetime) -> str:
-    """Keys no other writer shares: the storage's prefix, then the plan, then the backup id."""
-    stamp = started.astimezone(UTC).strftime("%Y/%m/%d/%H%M%SZ")
-    return f"{storage.prefix}pdb/{plan_id}/{stamp}-{backup_id}.sql.zst"
+    """The storage's key of a backup (domain/catalog.py: the one naming scheme)."""
+    return catalog.backup_key(storage.prefix, plan_id, backup_id, started)
 
 
 class BackupRunner:
@@ -305,6 +305,8 @@ class BackupRunner:
             targets=targets,
             expected_bytes=expected.raw_bytes,
             progress=writer.report,
+            execution_id=execution.id,
+            trigger=execution.trigger,
         )
         done = writer.execution.model_copy(
             update={

@@ -255,6 +255,8 @@ class DumpEngine(Protocol):
         targets: list[DumpTarget],
         expected_bytes: int | None,
         progress: Callable[[DumpProgress], None],
+        execution_id: str | None = None,
+        trigger: str | None = None,
     ) -> DumpOutcome:
         """Dumps once into the first target that takes it; raises a DomainError otherwise."""
 
@@ -282,6 +284,41 @@ class Replicator(Protocol):
 
 class ObjectStore(Protocol):
     def delete_every_version(self, bucket: str, region: str, key: str) -> int: ...
+
+
+class ListedObject(NamedTuple):
+    key: str
+    size: int
+    modified: datetime
+
+
+class StoredObjects(Protocol):
+    """What a storage holds, read without the catalog (reconcile, catalog rebuild)."""
+
+    def listing(
+        self, bucket: str, region: str, prefix: str, start_after: str | None = None
+    ) -> Iterator[ListedObject]:
+        """The current objects under ``prefix``, in key order, after ``start_after``."""
+
+    def read_json(self, bucket: str, region: str, key: str) -> dict[str, Any]:
+        """A small JSON object (a manifest); ValueError naming what is wrong with it."""
+
+    def sha256(self, bucket: str, region: str, key: str, deadline: Deadline) -> Checked | None:
+        """The object's SHA-256 and size, streamed; None if ``deadline`` came first."""
+
+
+class CatalogRecords(Protocol):
+    """The backup records as the catalog rebuild reads and writes them."""
+
+    def find_stored(self, backup_id: str) -> Stored[Backup] | None: ...
+    def create(self, backup: Backup) -> None: ...
+    def replace(self, current: Stored[Backup], new: Backup) -> Stored[Backup] | None: ...
+    def every(self) -> Iterator[Backup]: ...
+
+
+class StorageUsage(Protocol):
+    def set_usage(self, storage_id: str, used_bytes: int, copies: int) -> None:
+        """The storage's usage counters, as recounted from the catalog."""
 
 
 class EventPublisher(Protocol):
