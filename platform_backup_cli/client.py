@@ -98,15 +98,37 @@ def _region_of(host: str) -> str:
     return str(region)
 
 
+def _checked_transport(base_url: str, scheme: str, host: str) -> None:
+    """A signed request in clear text gives its signature and body to whoever is on the path:
+    plain http is for this machine only (where nothing is signed)."""
+    if scheme == "https" and host:
+        return
+    if scheme == "http" and host in _LOCAL_HOSTS:
+        return
+    if scheme == "http":
+        raise CliError(
+            f"refusing to send signed requests in clear text to {host}: use https://{host}... "
+            f"(--api {base_url.replace('http://', 'https://', 1)}); plain http is only for "
+            "localhost, 127.0.0.1 and ::1"
+        )
+    raise CliError(
+        f"the API's URL must start with https:// (or http:// for this machine): {base_url}"
+    )
+
+
 class ApiClient:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self._host = urllib.parse.urlsplit(self.base_url).hostname or ""
+        parts = urllib.parse.urlsplit(self.base_url)
+        self._scheme = parts.scheme.lower()
+        self._host = parts.hostname or ""
         self.local = self._host in _LOCAL_HOSTS
         self._signer: Signer | None = None
 
     def signer(self) -> Signer | None:
-        # Built at the first request, so `--help` never looks for credentials.
+        # Checked and built at the first request, so `--help` never fails nor looks for
+        # credentials; every request (the console's forwarded ones too) passes here first.
+        _checked_transport(self.base_url, self._scheme, self._host)
         if self.local:
             return None
         if self._signer is None:

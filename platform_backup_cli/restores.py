@@ -163,10 +163,19 @@ def start(
         str | None, typer.Option(help="Restore onto another server, reached with this secret.")
     ] = None,
     no_safety_backup: Annotated[
-        bool, typer.Option("--no-safety-backup", help="in-place: skip the backup taken first.")
+        bool,
+        typer.Option(
+            "--no-safety-backup",
+            help="in-place onto another server (--target-secret-arn): no safety backup can be "
+            "taken there. The platform database's is always taken.",
+        ),
     ] = False,
     confirm: Annotated[
-        str | None, typer.Option(help="in-place: the plan's name, to confirm the overwrite.")
+        str | None,
+        typer.Option(
+            help="in-place: the plan's name (or the backup's id when its plan is gone), to "
+            "confirm the overwrite."
+        ),
     ] = None,
     table: Annotated[
         list[str] | None,
@@ -189,7 +198,8 @@ def start(
         )
     if mode == Mode.IN_PLACE and not confirm:
         raise typer.BadParameter(
-            "in-place overwrites the live databases: add --confirm <the plan's name>",
+            "in-place overwrites the live databases: add --confirm <the plan's name> (or the "
+            "backup's id when its plan is gone)",
             param_hint="--confirm",
         )
     target: dict[str, Any] = {"mode": mode.value}
@@ -205,14 +215,16 @@ def start(
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     client = api(ctx)
+    # In place has routes of its own (an IAM policy can allow one kind and deny the other).
+    route = "in-place-restores" if mode == Mode.IN_PLACE else "restores"
     if backup is not None:
-        restore = client.post(f"/v1/backups/{segment(backup)}/restores", body)
+        restore = client.post(f"/v1/backups/{segment(backup)}/{route}", body)
     else:
         if point_in_time is not None:
             body["pointInTime"] = point_in_time
         else:
             body["before"] = before
-        restore = client.post(f"/v1/plans/{segment(plan_id_of(client, plan))}/restores", body)
+        restore = client.post(f"/v1/plans/{segment(plan_id_of(client, plan))}/{route}", body)
     if watch:
         if not as_json:
             say(f"started restore {restore['id']} of backup {restore.get('backupId')}")

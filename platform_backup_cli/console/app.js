@@ -616,16 +616,25 @@ function restoreForm(backups, plan, recovery, chosen) {
   const suffix = field("Database suffix", input("databaseSuffix", "", { placeholder: "_restored_<time>" }), "target.databaseSuffix",
     "each database is restored as <name><suffix>");
   const confirmInput = input("confirm", "", { autocomplete: "off" });
-  const confirmField = field(`Type the plan's name (${plan ? plan.name : "the backup's id"}) to confirm`, confirmInput, "confirm",
-    "in place replaces the live platform database, after a safety backup");
+  const confirmField = field("Type the plan's name to confirm", confirmInput, "confirm",
+    "in place replaces the live platform database, after a safety backup (always taken)");
+  const confirmLabel = confirmField.querySelector("label");
   const submit = h("button", { type: "submit" }, "Start restore");
   const form = h("form", { novalidate: true, "aria-label": "Start a restore" },
     h("fieldset", {}, h("legend", {}, "Restore from"), recovery ? field("Source", source, "source") : null, backupField, pointField),
     h("fieldset", {}, h("legend", {}, "Target"), field("Restore into", mode, "target.mode"), suffix, confirmField),
     h("div", { class: "actions" }, submit));
-  const expected = () => (plan ? plan.name : form.elements.backupId.value);
+  // The plan's name confirms; a backup whose plan is gone is confirmed by its own id.
+  const expected = () => {
+    if (source.value === "point") return plan ? plan.name : "";
+    const id = form.elements.backupId.value;
+    const chosenBackup = backups.find((b) => b.id === id);
+    return plan && (!chosenBackup || chosenBackup.planId === plan.id) ? plan.name : id;
+  };
   const sync = () => {
     const inPlace = mode.value === "in-place";
+    confirmLabel.textContent = plan && expected() === plan.name
+      ? `Type the plan's name (${plan.name}) to confirm` : `Type the backup's id (${expected()}) to confirm`;
     suffix.hidden = inPlace;
     confirmField.hidden = !inPlace;
     submit.disabled = inPlace && confirmInput.value !== expected();
@@ -634,7 +643,7 @@ function restoreForm(backups, plan, recovery, chosen) {
     backupField.hidden = source.value === "point";
     if (pointField) pointField.hidden = source.value !== "point";
   };
-  for (const el of [mode, confirmInput, source]) el.addEventListener("input", sync);
+  for (const el of [mode, confirmInput, source, form.elements.backupId]) el.addEventListener("input", sync);
   mode.addEventListener("change", sync);
   sync();
   form.addEventListener("submit", async (event) => {
@@ -652,14 +661,8 @@ function restoreForm(backups, plan, recovery, chosen) {
       path = `/v1/backups/${encodeURIComponent(d.get("backupId"))}/${inPlace ? "in-place-restores" : "restores"}`;
     }
     try {
-      let restore;
-      try {
-        restore = await api("POST", path, body);
-      } catch (err) {
-        // An API without the in-place routes takes in place on the restores route.
-        if (!(inPlace && err.status === 404 && /no such resource/.test(err.message))) throw err;
-        restore = await api("POST", path.replace(/in-place-restores$/, "restores"), body);
-      }
+      // In place has routes of its own: an IAM policy may allow restores and deny in place.
+      const restore = await api("POST", path, body);
       banner(`Restore started (${restore.id}).`, "info");
       route();
     } catch (err) { showErrors(form, err); }

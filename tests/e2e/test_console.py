@@ -209,6 +209,25 @@ def test_the_whole_lifecycle_from_the_console(
     page.screenshot(path=shots / "restores.png", full_page=True)
     assert sql(f"SHOW DATABASES LIKE '{platform_databases[0]}_console{suffix}'").strip()
 
+    # In place: sent to the in-place route (its own IAM resource), after a safety backup
+    page.get_by_role("link", name="Backups").click()
+    page.locator(f'tr[data-id="{backup["id"]}"]').get_by_role(
+        "link", name=re.compile("Restore")
+    ).click()
+    restore_form = page.get_by_role("form", name="Start a restore")
+    restore_form.get_by_label("Restore into").select_option("in-place")
+    restore_form.get_by_label(re.compile("Type the plan's name")).fill(f"console-{suffix}")
+    with page.expect_request(lambda r: r.method == "POST" and "restores" in r.url) as sent:
+        restore_form.get_by_role("button", name="Replace the live databases").click()
+    assert sent.value.url.endswith(f"/v1/backups/{backup['id']}/in-place-restores")
+    answer = sent.value.response()
+    assert answer is not None and answer.status == 202
+    row = page.locator(f'tr[data-id="{answer.json()["id"]}"]')
+    expect(row.locator(".restore-status")).to_have_text("succeeded", timeout=180_000)
+    expect(row).to_contain_text(f"{platform_databases[0]} → {platform_databases[0]}")
+    in_place = http.get(f"/v1/restores/{answer.json()['id']}").body
+    assert (in_place["target"]["mode"], bool(in_place["safetyBackupId"])) == ("in-place", True)
+
 
 def test_the_console_reads_on_a_phone_and_by_keyboard(page: Page, shots: Path) -> None:
     # Given a phone's width

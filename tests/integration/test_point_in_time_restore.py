@@ -51,7 +51,8 @@ class History:
         return self.server.sql(statement)
 
     def restore(self, body: dict[str, Any], in_place: bool = False) -> dict[str, Any]:
-        started = self.system.api.post(f"/v1/plans/{self.system.plan_id}/restores", body)
+        route = "in-place-restores" if in_place else "restores"
+        started = self.system.api.post(f"/v1/plans/{self.system.plan_id}/{route}", body)
         assert started.status == 202, started.body
         return self.system.wait(started.body["id"])
 
@@ -304,7 +305,8 @@ def test_an_in_place_restore_whose_replay_fails_is_rolled_back(
             "pointInTime": history.instant.isoformat(),
             "target": {"mode": "in-place"},
             "confirm": "platform-db",
-        }
+        },
+        in_place=True,
     )
     assert done["status"] == "rolled-back", done
     assert "replay broke" in done["error"]
@@ -318,7 +320,8 @@ def test_an_in_place_restore_to_an_instant_brings_that_state_back(history: Histo
             "pointInTime": history.instant.isoformat(),
             "target": {"mode": "in-place"},
             "confirm": "platform-db",
-        }
+        },
+        in_place=True,
     )
     assert done["status"] == "succeeded", done
     assert done["safetyBackupId"]

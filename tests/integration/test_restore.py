@@ -207,21 +207,31 @@ def test_in_place_brings_the_databases_back_and_keeps_a_safety_backup(system: Sy
         zstack,
     )
     changed = checksums(zstack)
+    in_place = f"/v1/backups/{backup['id']}/in-place-restores"
     # When the restore is asked without the confirmation, or with the wrong one
     for body in ({}, {"confirm": "another-plan"}):
-        refused = system.api.post(
-            f"/v1/backups/{backup['id']}/restores", {"target": {"mode": "in-place"}, **body}
-        )
+        refused = system.api.post(in_place, {"target": {"mode": "in-place"}, **body})
         # Then it is refused and nothing is touched
         assert refused.status == 400, refused.body
         assert refused.error_fields == ["confirm"]
-    assert checksums(zstack) == changed
-    assert system.api.get("/v1/restores").body["items"] == []
-    # When it is confirmed with the plan's name
-    started = system.api.post(
+    # When it is asked without the safety backup
+    refused = system.api.post(in_place, {"confirm": "platform-db", "safetyBackup": False})
+    # Then it is refused: in place over the platform database always takes one
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["safetyBackup"]
+    # When it is asked in the old form, on the route of restores into new databases
+    refused = system.api.post(
         f"/v1/backups/{backup['id']}/restores",
         {"target": {"mode": "in-place"}, "confirm": "platform-db"},
     )
+    # Then it is refused naming the in-place route
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["target.mode"]
+    assert in_place in refused.body["error"]["message"]
+    assert checksums(zstack) == changed
+    assert system.api.get("/v1/restores").body["items"] == []
+    # When it is confirmed with the plan's name (target.mode may be left out)
+    started = system.api.post(in_place, {"confirm": "platform-db"})
     assert started.status == 202, started.body
     done = system.wait(started.body["id"])
     # Then the rows are back, the added table and routine are gone
@@ -233,6 +243,37 @@ def test_in_place_brings_the_databases_back_and_keeps_a_safety_backup(system: Sy
     assert safety["trigger"] == "pre-restore"
     executions = system.api.get(f"/v1/executions?planId={system.plan_id}").body["items"]
     assert executions[0]["trigger"] == "pre-restore"
+
+
+def test_a_backup_whose_plan_is_gone_is_restored_in_place_confirmed_by_its_id(
+    system: System,
+) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-25T11:35:00Z")
+    before = (checksums(zstack), definitions(zstack))
+    # Given the plan deleted (its backups stay) and the live database changed since
+    assert system.api.delete(f"/v1/plans/{system.plan_id}").status == 204
+    sql("UPDATE ResourceVO SET resourceName = 'changed' LIMIT 10", zstack)
+    changed = checksums(zstack)
+    in_place = f"/v1/backups/{backup['id']}/in-place-restores"
+    # When it is confirmed with the gone plan's name
+    refused = system.api.post(in_place, {"confirm": "platform-db"})
+    # Then it is refused, naming what confirms it
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["confirm"]
+    assert "the backup's id" in refused.body["error"]["message"]
+    assert checksums(zstack) == changed
+    # When it is confirmed with the backup's id
+    started = system.api.post(in_place, {"confirm": backup["id"]})
+    assert started.status == 202, started.body
+    done = system.wait(started.body["id"])
+    # Then the databases are back as backed up
+    assert done["status"] == "succeeded", done
+    assert (checksums(zstack), definitions(zstack)) == before
+    # And the changed state was kept first, in the backup's own storage
+    safety = system.api.get(f"/v1/backups/{done['safetyBackupId']}").body
+    assert safety["trigger"] == "pre-restore"
+    assert [c["storageId"] for c in safety["copies"]] == [c["storageId"] for c in backup["copies"]]
 
 
 def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) -> None:
@@ -248,8 +289,8 @@ def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) 
     before = checksums(zstack)
     # When it is restored in place
     started = system.api.post(
-        f"/v1/backups/{backup['id']}/restores",
-        {"target": {"mode": "in-place"}, "confirm": "platform-db", "safetyBackup": False},
+        f"/v1/backups/{backup['id']}/in-place-restores",
+        {"target": {"mode": "in-place"}, "confirm": "platform-db"},
     )
     done = system.wait(started.body["id"])
     # Then it failed at Validate, saying why, and the target is untouched
@@ -314,7 +355,7 @@ def test_a_failure_in_the_middle_of_an_in_place_restore_rolls_back(
     monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _failing_client(tmp_path))
     try:
         started = system.api.post(
-            f"/v1/backups/{backup['id']}/restores",
+            f"/v1/backups/{backup['id']}/in-place-restores",
             {"target": {"mode": "in-place"}, "confirm": "platform-db"},
         )
         done = system.wait(started.body["id"])

@@ -100,7 +100,9 @@ def snapshot(run: Run, database: str) -> tuple[dict[str, str], set[str]]:
 
 
 def restore(system: System, backup_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    started = system.api.post(f"/v1/backups/{backup_id}/restores", body)
+    mode = (body.get("target") or {}).get("mode")
+    route = "in-place-restores" if mode == "in-place" else "restores"
+    started = system.api.post(f"/v1/backups/{backup_id}/{route}", body)
     assert started.status == 202, started.body
     return system.wait(started.body["id"])
 
@@ -148,7 +150,7 @@ def test_in_place_onto_another_server_replaces_what_it_holds(
     in_place = {"target": {"mode": "in-place"}, "confirm": "platform-db"}
     # When asked in place there with the safety backup on (the default)
     refused = system.api.post(
-        f"/v1/backups/{backup['id']}/restores", {**in_place, "targetSecretArn": secret_arn}
+        f"/v1/backups/{backup['id']}/in-place-restores", {**in_place, "targetSecretArn": secret_arn}
     )
     # Then it is refused: a safety backup can only be taken of the platform database
     assert refused.status == 400, refused.body
@@ -244,3 +246,32 @@ def test_a_backup_whose_local_copy_was_pruned_is_restored_from_its_remote_copy(
     finally:
         sql("DROP TABLE IF EXISTS AddedAfter", zstack)
         drop(*restored)
+
+
+def test_in_place_onto_the_platform_server_by_another_secret_is_refused_untouched(
+    system: System,
+) -> None:
+    zstack = system.databases[0]
+    backup = system.backup("2026-11-25T11:45:00Z")
+    sql("UPDATE ResourceVO SET resourceName = 'changed' LIMIT 10", zstack)
+    before = {db: snapshot(sql, db) for db in system.databases}
+    # Given a second secret that reaches the platform database's own server
+    value = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
+    created = system.env.client("secretsmanager").create_secret(
+        Name=f"pdbt-same-{RUN_ID}", SecretString=json.dumps(value)
+    )
+    # When it is named as another server, to restore in place without a safety backup
+    done = restore(
+        system,
+        backup["id"],
+        {
+            "target": {"mode": "in-place"},
+            "confirm": "platform-db",
+            "targetSecretArn": created["ARN"],
+            "safetyBackup": False,
+        },
+    )
+    # Then the restore fails at validation, naming the secret, and nothing was touched
+    assert (done["status"], done["phase"]) == ("failed", "validate"), done
+    assert "targetSecretArn reaches the platform database's own server" in done["error"]
+    assert {db: snapshot(sql, db) for db in system.databases} == before

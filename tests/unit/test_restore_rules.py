@@ -42,20 +42,38 @@ def test_a_suffix_making_a_name_too_long_is_refused() -> None:
 
 
 def test_in_place_needs_the_plans_name() -> None:
-    for confirm in (None, "", "other"):
+    for confirm in (None, "", "other", "b1"):
         with pytest.raises(ValidationFailed) as refused:
-            check_confirmation(_request(target={"mode": "in-place"}, confirm=confirm), "pdb")
+            check_confirmation(_request(target={"mode": "in-place"}, confirm=confirm), "pdb", "b1")
         assert refused.value.details[0].field == "confirm"
-    check_confirmation(_request(target={"mode": "in-place"}, confirm="pdb"), "pdb")
-    check_confirmation(_request(target={"mode": "new-database"}), "pdb")
+    check_confirmation(_request(target={"mode": "in-place"}, confirm="pdb"), "pdb", "b1")
+    check_confirmation(_request(target={"mode": "new-database"}), "pdb", "b1")
 
 
-def test_the_safety_backup_is_on_by_default_in_place_only() -> None:
+def test_in_place_of_a_backup_whose_plan_is_gone_needs_the_backups_id() -> None:
+    for confirm in (None, "", "pdb"):
+        with pytest.raises(ValidationFailed) as refused:
+            check_confirmation(_request(target={"mode": "in-place"}, confirm=confirm), None, "b1")
+        assert refused.value.details[0].field == "confirm"
+        assert "the backup's id" in refused.value.message
+    check_confirmation(_request(target={"mode": "in-place"}, confirm="b1"), None, "b1")
+
+
+def test_in_place_over_the_platform_database_always_takes_the_safety_backup() -> None:
     assert wants_safety_backup(_request(target={"mode": "in-place"}))
-    assert not wants_safety_backup(_request(target={"mode": "in-place"}, safetyBackup=False))
+    assert wants_safety_backup(_request(target={"mode": "in-place"}, safetyBackup=True))
+    with pytest.raises(ValidationFailed) as refused:
+        wants_safety_backup(_request(target={"mode": "in-place"}, safetyBackup=False))
+    assert refused.value.details[0].field == "safetyBackup"
     assert not wants_safety_backup(_request(target={"mode": "new-database"}))
-    with pytest.raises(ValidationFailed):
+
+
+def test_in_place_onto_another_server_takes_no_safety_backup_and_says_so() -> None:
+    with pytest.raises(ValidationFailed) as refused:
         wants_safety_backup(_request(target={"mode": "in-place"}, targetSecretArn="arn:x"))
+    assert refused.value.details[0].field == "safetyBackup"
+    other = _request(target={"mode": "in-place"}, targetSecretArn="arn:x", safetyBackup=False)
+    assert not wants_safety_backup(other)
 
 
 def _copy(role: str, status: str = "available") -> BackupCopy:

@@ -132,15 +132,18 @@ class MariaDbTarget:
 
     def settings(self, conn: DbConnection) -> TargetSettings:
         with session(conn, DEFAULT_TOOLS) as db:
-            ((log_bin, trusts, packet),), ((supers,),) = db.query_many(
+            ((log_bin, trusts, packet, server),), ((supers,),) = db.query_many(
                 [
-                    "SELECT @@log_bin, @@log_bin_trust_function_creators, @@max_allowed_packet",
+                    "SELECT @@log_bin, @@log_bin_trust_function_creators, @@max_allowed_packet,"
+                    " CONCAT_WS(':', @@hostname, @@port, @@datadir)",
                     "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES"
                     " WHERE PRIVILEGE_TYPE = 'SUPER' AND GRANTEE = CONCAT(\"'\","
                     " REPLACE(CURRENT_USER(), '@', \"'@'\"), \"'\")",
                 ]
             )
-        return TargetSettings(log_bin == "1", trusts == "1", int(supers) > 0, int(packet))
+        return TargetSettings(
+            log_bin == "1", trusts == "1", int(supers) > 0, int(packet), str(server)
+        )
 
     def check_rights(self, conn: DbConnection, databases: Sequence[str]) -> None:
         with session(conn, DEFAULT_TOOLS) as db:

@@ -169,6 +169,21 @@ class Plan(PlanSpec):
     revision: int = Field(default=1, description="increases with every change of the plan")
 
 
+def stand_in_plan(plan_id: str, local_storage_ids: list[str], now: datetime) -> Plan:
+    """Where the safety backup goes before an in-place restore of a backup whose plan is gone:
+    the backup's own local storages (primary, then failover), no remote copy, never scheduled."""
+    return Plan(
+        id=plan_id,
+        name=f"deleted plan {plan_id}",
+        localStorageIds=local_storage_ids[:2],
+        policy=Policy(cycle=Cycle.DAILY, executionTime="00:00", startTime=now),
+        retention=Retention(local=LocalRetention(mode="days", value=1)),
+        state=PlanState.PAUSED,
+        createdAt=now,
+        updatedAt=now,
+    )
+
+
 StorageUse = Literal["primary", "failover", "remote"]
 
 

@@ -43,18 +43,24 @@ class RestoreTarget(BaseModel):
 
 
 class RestoreRequest(BaseModel):
+    """A restore as the service starts it; the API builds it from one of the requests below."""
+
     model_config = ConfigDict(extra="forbid")
 
     target: RestoreTarget
     source: RestoreSource = "auto"
     safetyBackup: bool | None = Field(
-        default=None, description="in-place: take a backup of the live databases first (default)"
+        default=None,
+        description="in-place: of the platform database always taken (false is refused); "
+        "onto another server (targetSecretArn) it cannot be: set it to false",
     )
     targetSecretArn: str | None = Field(
         default=None, min_length=1, max_length=2048, description="restore onto another server"
     )
     confirm: str | None = Field(
-        default=None, max_length=256, description="in-place: the plan's name, to confirm"
+        default=None,
+        max_length=256,
+        description="in-place: the plan's name, or the backup's id when its plan is gone",
     )
     parallelism: int | None = Field(
         default=None,
@@ -72,7 +78,31 @@ class RestoreRequest(BaseModel):
     )
 
 
-class PlanRestoreRequest(RestoreRequest):
+class InPlaceTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["in-place"] = "in-place"
+
+
+class InPlaceRestoreRequest(RestoreRequest):
+    """The body of the in-place routes: ``target`` may be left out, ``confirm`` may not."""
+
+    target: InPlaceTarget = Field(default_factory=InPlaceTarget)  # type: ignore[assignment]
+    confirm: str = Field(
+        min_length=1,
+        max_length=256,
+        description="the plan's name, or the backup's id when its plan is gone",
+    )
+
+    def as_restore(self) -> RestoreRequest:
+        return RestoreRequest.model_validate(
+            {**self.model_dump(exclude={"target"}), "target": {"mode": "in-place"}}
+        )
+
+
+class _PlanChoice(BaseModel):
+    """Which backup of a plan: the newest before a time, or the state at an instant."""
+
     before: datetime | None = Field(
         default=None, description="restore the newest backup taken before this time"
     )
@@ -91,7 +121,8 @@ class PlanRestoreRequest(RestoreRequest):
 
     def check_one_way(self) -> None:
         """``before`` or ``pointInTime``: exactly one says what to restore."""
-        if self.tables is not None and self.pointInTime is not None:
+        # (``tables`` is the restore request's, which every plan choice is mixed into)
+        if getattr(self, "tables", None) is not None and self.pointInTime is not None:
             raise ValidationFailed.of(
                 "tables", "chosen tables are restored from a backup, not to a point in time"
             )
@@ -102,6 +133,17 @@ class PlanRestoreRequest(RestoreRequest):
                     for name in ("before", "pointInTime")
                 ]
             )
+
+
+class PlanRestoreRequest(RestoreRequest, _PlanChoice):
+    pass
+
+
+class InPlacePlanRestoreRequest(InPlaceRestoreRequest, _PlanChoice):
+    def as_plan_restore(self) -> PlanRestoreRequest:
+        return PlanRestoreRequest.model_validate(
+            {**self.model_dump(exclude={"target"}), "target": {"mode": "in-place"}}
+        )
 
 
 class RestoreReplay(BaseModel):
@@ -202,16 +244,18 @@ def target_names(databases: list[str], target: RestoreTarget, now: datetime) -> 
     return names
 
 
-def check_confirmation(request: RestoreRequest, plan_name: str | None) -> None:
-    """In place overwrites the live databases: the request names the plan to say it means it."""
+def check_confirmation(request: RestoreRequest, plan_name: str | None, backup_id: str) -> None:
+    """In place overwrites the live databases: the request names the plan (or, when the plan
+    is gone, the backup) to say it means it."""
     if request.target.mode != "in-place":
         return
+    expected, what = (plan_name, "the plan's name") if plan_name else (backup_id, "the backup's id")
     if not request.confirm:
         raise ValidationFailed.of(
-            "confirm", "in-place overwrites the live databases: set it to the plan's name"
+            "confirm", f"in-place overwrites the live databases: set it to {what}"
         )
-    if plan_name is None or request.confirm != plan_name:
-        raise ValidationFailed.of("confirm", "does not match the plan's name")
+    if request.confirm != expected:
+        raise ValidationFailed.of("confirm", f"does not match {what}")
 
 
 def check_tables(request: RestoreRequest, indexed: list[str] | None) -> dict[str, list[str]]:
@@ -236,17 +280,25 @@ def check_tables(request: RestoreRequest, indexed: list[str] | None) -> dict[str
 
 
 def wants_safety_backup(request: RestoreRequest) -> bool:
+    """In place over the platform database always takes a safety backup first; over another
+    server it cannot (the safety backup is a backup of the platform database)."""
     if request.target.mode != "in-place":
         return False
-    wanted = request.safetyBackup is not False
-    if wanted and request.targetSecretArn:
-        # The safety backup is a regular backup of the platform database, not of another server.
+    if request.targetSecretArn:
+        if request.safetyBackup is not False:
+            raise ValidationFailed.of(
+                "safetyBackup",
+                "a safety backup can only be taken of the platform database: set it to false "
+                "to restore in place onto another server",
+            )
+        return False
+    if request.safetyBackup is False:
         raise ValidationFailed.of(
             "safetyBackup",
-            "a safety backup can only be taken of the platform database: set it to false to "
-            "restore in place onto another server",
+            "an in-place restore of the platform database always takes a safety backup "
+            "first: leave it out",
         )
-    return wanted
+    return True
 
 
 def copies_for(backup: Backup, source: str) -> list[BackupCopy]:

@@ -22,7 +22,7 @@ from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.execution import Execution, ExecutionProgress
 from platform_backup.domain.late_delivery import late_reason
 from platform_backup.domain.lease import LeaseLost
-from platform_backup.domain.plan import Plan, PlanState
+from platform_backup.domain.plan import Plan, PlanState, stand_in_plan
 from platform_backup.domain.point_in_time import binlog_position
 from platform_backup.domain.progress import PROGRESS_SECONDS, TIME_MARGIN_SECONDS, estimate
 from platform_backup.domain.storage import Storage
@@ -144,9 +144,12 @@ class BackupRunner:
             return execution
         return self._run(execution, deadline)
 
-    def run_for_restore(self, plan_id: str, restore_id: str, deadline: Deadline) -> Execution:
+    def run_for_restore(
+        self, plan_id: str, restore_id: str, deadline: Deadline, orphan_storage_ids: list[str]
+    ) -> Execution:
         """The safety backup before an in-place restore: a regular backup (trigger
-        ``pre-restore``) that runs under the restore's lease, which the restore keeps."""
+        ``pre-restore``) that runs under the restore's lease, which the restore keeps. A plan
+        that is gone is stood in for by ``orphan_storage_ids`` (domain.plan.stand_in_plan)."""
         execution = Execution(
             id=uuid.uuid4().hex,
             planId=plan_id,
@@ -155,7 +158,8 @@ class BackupRunner:
             requestedBy=f"{RESTORE_REQUESTER}{restore_id}",
         )
         self._executions.create(execution)
-        return self._run(execution, deadline, lease_owner=restore_id)
+        stand_in = stand_in_plan(plan_id, orphan_storage_ids, execution.startedAt)
+        return self._run(execution, deadline, lease_owner=restore_id, stand_in=stand_in)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -169,9 +173,13 @@ class BackupRunner:
         return final
 
     def _run(
-        self, execution: Execution, deadline: Deadline, lease_owner: str | None = None
+        self,
+        execution: Execution,
+        deadline: Deadline,
+        lease_owner: str | None = None,
+        stand_in: Plan | None = None,
     ) -> Execution:
-        plan = self._plans.find(execution.planId)
+        plan = self._plans.find(execution.planId) or stand_in
         if plan is None:
             return self._finish(execution, status="skipped", reason="the plan no longer exists")
         if plan.state == PlanState.PAUSED.value and execution.trigger == "schedule":

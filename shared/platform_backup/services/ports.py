@@ -346,7 +346,12 @@ class RunMetrics(Protocol):
 
 
 class SafetyBackups(Protocol):
-    def run_for_restore(self, plan_id: str, restore_id: str, deadline: Deadline) -> Execution: ...
+    def run_for_restore(
+        self, plan_id: str, restore_id: str, deadline: Deadline, orphan_storage_ids: list[str]
+    ) -> Execution:
+        """A backup of the live databases before an in-place restore; when the plan is gone,
+        into ``orphan_storage_ids`` (the restored backup's local storages)."""
+        ...
 
 
 # -- restores -----------------------------------------------------------------------------
@@ -423,6 +428,7 @@ class TargetSettings(NamedTuple):
     trusts_function_creators: bool
     has_super: bool
     max_allowed_packet: int
+    server: str = ""  # which server answers: host name, port and data directory
 
 
 class TargetObjects(NamedTuple):

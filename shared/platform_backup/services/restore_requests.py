@@ -119,7 +119,7 @@ class RestoreRequests:
     ) -> Restore:
         backup = self._backups.get(backup_id)
         plan = self._plans.find(backup.planId)
-        check_confirmation(request, plan.name if plan else None)
+        check_confirmation(request, plan.name if plan else None, backup.id)
         safety = wants_safety_backup(request)
         if not copies_for(backup, request.source):
             raise Unprocessable(f"backup '{backup_id}' has no available {request.source} copy")

@@ -176,9 +176,21 @@ class RestoreSteps:
         replay = self._replays.validate(restore, keeper)
         conn = self._connect(restore.targetSecretArn)
         largest = max((s.raw_bytes for s in self._replays.segments(restore)), default=0)
-        problem = target_problem(self._target.settings(conn), restore, largest)
+        settings = self._target.settings(conn)
+        problem = target_problem(settings, restore, largest)
         if problem is not None:
             raise Unprocessable(problem)
+        # In place onto another server takes no safety backup: it must not be the platform's.
+        if (
+            restore.in_place
+            and restore.targetSecretArn
+            and settings.server == self._target.settings(self._connect(None)).server
+        ):
+            raise Unprocessable(
+                "targetSecretArn reaches the platform database's own server "
+                f"({settings.server}): restore in place without targetSecretArn, so that "
+                "its safety backup is taken"
+            )
         self._target.check_rights(conn, list(restore.databases.values()))
         if not restore.in_place:
             existing = self._target.existing(conn, list(restore.databases.values()))
@@ -251,7 +263,9 @@ class RestoreSteps:
         if not restore.safetyBackup:
             return restore
         restore = self._records.save(restore, phase="safety-backup")
-        execution = self._safety.run_for_restore(restore.planId, restore.id, deadline)
+        backup = self._backups.get(restore.backupId)
+        own = [copy.storageId for copy in backup.copies if copy.role == "local"]
+        execution = self._safety.run_for_restore(restore.planId, restore.id, deadline, own)
         if execution.status not in ("succeeded", "partially-succeeded") or not execution.backupId:
             raise SafetyBackupFailed(
                 f"the safety backup (execution {execution.id}) {execution.status}: "
@@ -441,7 +455,7 @@ class RestoreSteps:
         if restore.in_place and restore.safetyBackupId:
             todo = (
                 f"restore the safety backup {restore.safetyBackupId} in place now (POST "
-                f"/v1/backups/{restore.safetyBackupId}/restores, mode in-place)"
+                f"/v1/backups/{restore.safetyBackupId}/in-place-restores)"
             )
         elif restore.in_place:
             todo = "restore this backup (or the newest good one) in place again now"
