@@ -427,7 +427,7 @@ def test_a_remote_copy_that_does_not_fit_the_time_left_is_left_for_the_next_run(
 
     short = Deadline(lambda: TIME_MARGIN_SECONDS + REQUESTS_SECONDS - 1)
     # When the schedule fires
-    first = runner().run_scheduled(synced.plan_id, "2026-11-26T01:05:00Z", short)
+    first = runner().run_scheduled(synced.plan_id, on_time(2), short)
     # Then the local backup is made, the remote copy is not started, and the record says so
     assert first.status == "partially-succeeded", first
     execution = synced.api.get(f"/v1/executions/{first.id}").body
@@ -438,7 +438,7 @@ def test_a_remote_copy_that_does_not_fit_the_time_left_is_left_for_the_next_run(
     assert synced.objects("pdb-offsite") == []
     assert synced.storage("remote")["usedBytes"] == 0
     # When the next run has the function's full time (the real handler, its Lambda timeout)
-    second = synced.fire("2026-11-26T02:05:00Z")
+    second = synced.fire(on_time(1))
     # Then both backups have their verified remote copy
     assert second["status"] == "succeeded", synced.executions()
     s3 = synced.env.client("s3")

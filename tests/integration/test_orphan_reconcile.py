@@ -20,6 +20,7 @@ from platform_backup.adapters.stored_objects import S3StoredObjects
 from platform_backup.adapters.tables import BackupItem
 from platform_backup.services.orphan_reconcile import OrphanReconcile
 from tests.integration.test_executor import System, system  # noqa: F401
+from tests.support.schedule_times import on_time
 from tests.support.throttle import no_backoff, throttled  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -43,14 +44,14 @@ def test_unrecorded_objects_are_reported_and_only_proven_leftovers_deleted_after
 ) -> None:
     # Given a run whose dump and manifest were stored but whose record could not be written
     with throttled(BackupItem, "PutItem"):
-        crashed = system.fire("2026-11-25T10:05:00Z")
+        crashed = system.fire(on_time(2))
     assert crashed["status"] == "failed", crashed
     failed = system.api.get(f"/v1/executions/{crashed['executionId']}").body
     assert "throttl" in failed["error"].lower() or "Throughput" in failed["error"], failed
     leftover = keys_of(system, failed["backupId"])
     assert len(leftover) == 2  # the dump and its manifest
     # and a good backup whose record was lost (a damaged catalog, not a leftover)
-    good = system.fire("2026-11-25T11:05:00Z")
+    good = system.fire(on_time(1))
     assert good["status"] == "succeeded", good
     good_id = system.api.get(f"/v1/executions/{good['executionId']}").body["backupId"]
     system.env.client("dynamodb").delete_item(

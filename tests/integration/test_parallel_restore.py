@@ -15,6 +15,7 @@ from platform_backup.adapters.mariadb import MariaDbTools
 from tests.integration import test_restore
 from tests.integration.test_restore import System, checksums, definitions, drop
 from tests.support.databases import ROOT, RUN_ID, sql
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 system = test_restore.system  # the same System fixture
@@ -38,7 +39,7 @@ def events(database: str) -> dict[str, str]:
 def test_both_fixtures_come_back_the_same_through_the_parallel_restore(system: System) -> None:
     zstack = system.databases[0]
     sql(EVENT, zstack)
-    backup = system.backup("2026-11-27T10:05:00Z")
+    backup = system.backup(on_time(2))
     before = {db: (checksums(db), definitions(db), events(db)) for db in system.databases}
     assert events(zstack)
     # When it is restored into new databases on three connections
@@ -86,7 +87,7 @@ def _held_client(tmp_path: Path, lock: str) -> MariaDbTools:
 def test_a_connection_killed_mid_restore_fails_it_with_nothing_left(
     system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backup = system.backup("2026-11-27T11:05:00Z")
+    backup = system.backup(on_time(1))
     lock = f"pdbt_hold_{RUN_ID}"
     # Given the lock the restore's first rows connection will wait for, held here
     holder = subprocess.Popen([*ROOT, "--batch"], stdin=subprocess.PIPE, text=True)

@@ -249,7 +249,7 @@ def test_a_backup_whose_plan_is_gone_is_restored_in_place_confirmed_by_its_id(
     system: System,
 ) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-25T11:35:00Z")
+    backup = system.backup(on_time(7))
     before = (checksums(zstack), definitions(zstack))
     # Given the plan deleted (its backups stay) and the live database changed since
     assert system.api.delete(f"/v1/plans/{system.plan_id}").status == 204
@@ -422,7 +422,7 @@ def test_a_restore_that_cannot_fit_the_restore_step_is_refused_by_the_api(
     from platform_backup.composition import common
 
     zstack = system.databases[0]
-    backup = system.backup("2026-11-26T10:05:00Z")
+    backup = system.backup(on_time(6))
     live = _changed_since_backup(zstack)
     # Given an apply rate at which this backup needs 1000 s, and a restore step of 900 s
     rate = backup["rawBytes"] / 1000
@@ -450,7 +450,7 @@ def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-26T11:05:00Z")
+    backup = system.backup(on_time(5))
     live = _changed_since_backup(zstack)
     # Given the restore function reads a rate at which this backup needs 2000 s (its cold start
     # comes after the API's, which read the default: the rate changed between the two)
@@ -472,7 +472,7 @@ def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(
 
 def test_an_in_place_restore_without_the_time_left_is_not_started(system: System) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-26T12:05:00Z")
+    backup = system.backup(on_time(4))
     live = _changed_since_backup(zstack)
     # Given a restore function whose Lambda timeout leaves no time beyond the margin
     from platform_backup.domain.progress import TIME_MARGIN_SECONDS
@@ -499,7 +499,7 @@ def test_an_in_place_restore_whose_rollback_could_not_fit_is_not_started(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-26T13:05:00Z")
+    backup = system.backup(on_time(3))
     # Given live databases grown to well over twice the backup since it was taken
     sql("CREATE TABLE GrownLater (id INT PRIMARY KEY, body LONGTEXT)", zstack)
     try:
@@ -558,7 +558,7 @@ def stepped(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterato
 def test_the_restore_keeps_the_plan_between_its_steps(stepped: System) -> None:
     from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS
 
-    backup = stepped.backup("2026-11-26T14:05:00Z")
+    backup = stepped.backup(on_time(2))
     started = stepped.api.post(
         f"/v1/backups/{backup['id']}/restores",
         {"target": {"mode": "new-database", "databaseSuffix": "_steps"}},
@@ -600,7 +600,7 @@ def test_a_rollback_keeps_the_plan_while_it_runs(
 ) -> None:
     from platform_backup.services import lease_keeper, restore_records
 
-    backup = system.backup("2026-11-26T16:05:00Z")
+    backup = system.backup(on_time(1))
     # Given a lease of 2 s renewed every 0.3 s, and a client whose first apply fails halfway and
     # whose second (the rollback's) takes several lease periods
     monkeypatch.setattr(restore_records, "LEASE_TTL_SECONDS", 2.0)

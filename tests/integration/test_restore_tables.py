@@ -11,6 +11,7 @@ import pytest
 from tests.integration import test_restore
 from tests.integration.test_restore import System, checksums, drop
 from tests.support.databases import sql
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 system = test_restore.system  # the same System fixture
@@ -41,7 +42,7 @@ def test_chosen_tables_are_restored_alone_reading_a_small_part_of_the_backup(
     system: System,
 ) -> None:
     zstack, sakila = system.databases
-    backup = system.backup("2026-11-26T10:05:00Z")
+    backup = system.backup(on_time(2))
     chosen = [f"{zstack}.GlobalConfigVO", f"{zstack}.VolumeEO"]
     before = {name: checksums(zstack)[name.split(".", 1)[1]] for name in chosen}
     triggers = sql(
@@ -85,7 +86,7 @@ def test_chosen_tables_are_restored_alone_reading_a_small_part_of_the_backup(
 
 def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: System) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-26T11:05:00Z")
+    backup = system.backup(on_time(1))
     path = f"/v1/backups/{backup['id']}/restores"
     new = {"mode": "new-database", "databaseSuffix": "_no"}
     # A table the backup does not have, and chosen tables in place, are refused

@@ -252,7 +252,7 @@ def test_in_place_onto_the_platform_server_by_another_secret_is_refused_untouche
     system: System,
 ) -> None:
     zstack = system.databases[0]
-    backup = system.backup("2026-11-25T11:45:00Z")
+    backup = system.backup(on_time(1))
     sql("UPDATE ResourceVO SET resourceName = 'changed' LIMIT 10", zstack)
     before = {db: snapshot(sql, db) for db in system.databases}
     # Given a second secret that reaches the platform database's own server

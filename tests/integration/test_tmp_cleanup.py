@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_executor import System, system  # noqa: F401  (the fixture)
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ def test_the_next_invocation_removes_what_a_killed_run_left_and_nothing_else(
     unrelated.write_text("keep me")
     try:
         # When the executor is invoked again
-        result = system.fire("2026-11-25T10:05:00Z")
+        result = system.fire(on_time(1))
         assert result["status"] == "succeeded", system.executions()
         # Then what the killed job left is gone, password file and spool included
         assert not left.exists()
