@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 from devstack.gateway import ApiGateway
 from platform_backup_cli.main import app
 from tests.integration.test_restore import System, checksums, drop, system  # noqa: F401
+from tests.support.schedule_times import on_time
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,7 @@ def test_a_lost_catalog_is_rebuilt_from_storage_and_works_as_before(
     cli: Cli,
 ) -> None:
     # Given three backups made by the real executor and a fourth whose dump was damaged since
-    made = [system.backup(f"2026-11-25T1{hour}:05:00Z") for hour in range(4)]
+    made = [system.backup(on_time(4 - hour)) for hour in range(4)]
     *good, damaged = made
     s3 = system.env.client("s3")
     [copy] = damaged["copies"]

@@ -430,7 +430,7 @@ def test_a_restore_that_cannot_fit_the_restore_step_is_refused_by_the_api(
     common.reset()  # the API's next cold start reads it
     # When an in-place restore is asked
     refused = system.api.post(
-        f"/v1/backups/{backup['id']}/restores",
+        f"/v1/backups/{backup['id']}/in-place-restores",
         {"target": {"mode": "in-place"}, "confirm": "platform-db"},
     )
     # Then it is refused with the figures, naming the backup
@@ -456,7 +456,7 @@ def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(
     # comes after the API's, which read the default: the rate changed between the two)
     monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(backup["rawBytes"] / 2000))
     started = system.api.post(
-        f"/v1/backups/{backup['id']}/restores",
+        f"/v1/backups/{backup['id']}/in-place-restores",
         {"target": {"mode": "in-place"}, "confirm": "platform-db"},
     )
     assert started.status == 202, started.body
@@ -470,10 +470,10 @@ def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(
     assert DynamoLeases().holder(system.plan_id) is None
 
 
-def test_an_in_place_restore_without_the_time_left_is_not_started(system: System) -> None:
+def test_a_restore_without_the_time_left_is_not_started(system: System) -> None:
     zstack = system.databases[0]
     backup = system.backup(on_time(4))
-    live = _changed_since_backup(zstack)
+    live = checksums(zstack)
     # Given a restore function whose Lambda timeout leaves no time beyond the margin
     from platform_backup.domain.progress import TIME_MARGIN_SECONDS
 
@@ -481,16 +481,23 @@ def test_an_in_place_restore_without_the_time_left_is_not_started(system: System
     invoker.functions["pdb-restore"] = replace(
         invoker.functions["pdb-restore"], timeout_seconds=int(TIME_MARGIN_SECONDS)
     )
-    # When an in-place restore runs (no safety backup: the operator declined it)
+    # When a restore into new databases runs (in place, the safety backup would need the time
+    # too: that case is the next test's)
     started = system.api.post(
         f"/v1/backups/{backup['id']}/restores",
-        {"target": {"mode": "in-place"}, "confirm": "platform-db", "safetyBackup": False},
+        {"target": {"mode": "new-database", "databaseSuffix": "_notime"}},
     )
+    assert started.status == 202, started.body
     done = system.wait(started.body["id"])
-    # Then the Restore step refused before dropping anything: failed, the live data as it was
+    # Then the Restore step refused before creating anything: failed, no database made
     assert (done["status"], done["phase"]) == ("failed", "restore"), done
     assert "was not started" in done["error"] and "Nothing was touched" in done["error"]
     assert done["targetTouched"] is False
+    made = ", ".join(f"'{name}'" for name in done["databases"].values())
+    assert (
+        sql(f"SELECT schema_name FROM information_schema.schemata WHERE schema_name IN ({made})")
+        == ""
+    )
     assert checksums(zstack) == live
     assert DynamoLeases().holder(system.plan_id) is None
 
@@ -513,7 +520,7 @@ def test_an_in_place_restore_whose_rollback_could_not_fit_is_not_started(
         # safety backup of the grown databases would need over 870 s to roll back
         monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(backup["rawBytes"] / 435))
         started = system.api.post(
-            f"/v1/backups/{backup['id']}/restores",
+            f"/v1/backups/{backup['id']}/in-place-restores",
             {"target": {"mode": "in-place"}, "confirm": "platform-db"},
         )
         done = system.wait(started.body["id"])
@@ -618,7 +625,7 @@ def test_a_rollback_keeps_the_plan_while_it_runs(
     wrapper.chmod(0o755)
     monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", MariaDbTools(client=str(wrapper)))
     started = system.api.post(
-        f"/v1/backups/{backup['id']}/restores",
+        f"/v1/backups/{backup['id']}/in-place-restores",
         {"target": {"mode": "in-place"}, "confirm": "platform-db"},
     )
     restore_id = started.body["id"]

@@ -99,7 +99,10 @@ def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: 
             "tables": [f"{zstack}.VolumeEO"],
         },
     ):
-        refused = system.api.post(path, body)
+        in_place = body["target"] == {"mode": "in-place"}
+        refused = system.api.post(
+            path.replace("/restores", "/in-place-restores") if in_place else path, body
+        )
         assert refused.status == 400, refused.body
         assert [f.split(".")[0] for f in refused.error_fields] == ["tables"], refused.body
     # And a backup made before table indexes (its manifest has none) is refused too
