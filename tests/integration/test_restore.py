@@ -635,7 +635,7 @@ def test_a_rollback_keeps_the_plan_while_it_runs(
     time.sleep(3)
     assert system.api.get(f"/v1/restores/{restore_id}").body["status"] == "running"
     fired = system.env.invoker.invoke(
-        "pdb-executor", {"planId": system.plan_id, "scheduledTime": "2026-11-26T17:05:00Z"}
+        "pdb-executor", {"planId": system.plan_id, "scheduledTime": on_time(0)}
     )
     # Then it is skipped, naming the restore: the rollback kept the plan
     skipped = json.loads(fired.payload)
