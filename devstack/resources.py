@@ -131,10 +131,14 @@ def _create_buckets(
         local_name(logical_id, settings): properties(resource)
         for logical_id, resource in template.resources("AWS::S3::Bucket").items()
     }
-    # Deployed, the remote bucket is a parameter (it lives elsewhere); locally it is one more.
-    declared.setdefault(REMOTE_BUCKET, {"VersioningConfiguration": {"Status": "Enabled"}})
+    # Deployed, the remote bucket is a parameter (it lives elsewhere); locally it is one more,
+    # with Object Lock as README "Object Lock and pinned versions" asks of a remote bucket.
+    declared.setdefault(
+        REMOTE_BUCKET, {"VersioningConfiguration": {"Status": "Enabled"}, "ObjectLockEnabled": True}
+    )
     for name, props in declared.items():
-        s3.create_bucket(Bucket=name)
+        locked = {"ObjectLockEnabledForBucket": True} if props.get("ObjectLockEnabled") else {}
+        s3.create_bucket(Bucket=name, **locked)
         versioning = props.get("VersioningConfiguration")
         if versioning:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)

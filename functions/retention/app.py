@@ -1,4 +1,4 @@
-"""Retention entry point. Four events start it:
+"""Retention entry point. Five events start it:
 - the EventBridge event of a successful (or partially successful) backup,
   ``{"detail": {"planId", "executionId", "backupId"}}``: that plan;
 - the API, when a plan's retention policy changed, ``{"planId"}``: that plan;
@@ -6,7 +6,9 @@
   a plan whose backups keep failing is pruned too;
 - its hourly ``{"action": "reconcile-orphans"}``: reports (and, when proven leftovers, deletes)
   the objects under every plan's keys that no backup record describes
-  (services/orphan_reconcile.py).
+  (services/orphan_reconcile.py);
+- the API's delete of a backup, ``{"action": "delete-backup", "backupId", "force"}``: this
+  function alone may delete object versions.
 Each retention run prunes the plan's copies, then its archived binary-log segments no kept
 backup needs. An event naming no plan, or a run that fails, fails the invocation: it reaches the
 failure queue (RetentionFailureQueue) and its alarm."""
@@ -21,13 +23,14 @@ from platform_backup import startup
 startup.begin()
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from platform_backup.composition.retention import orphans, retention, settings
+from platform_backup.errors import Conflict, NotFound
 from platform_backup.observability import logger, metrics
 from platform_backup.services.retention import RetentionSummary
 
@@ -53,6 +56,23 @@ class RetentionEvent(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class DeleteBackup(BaseModel):
+    action: Literal["delete-backup"]
+    backupId: str
+    force: bool = False
+
+
+def delete_backup(request: DeleteBackup) -> dict[str, Any]:
+    """The API's delete; its refusals are answers (the API turns them into 404 and 409)."""
+    try:
+        retention().delete_backup(request.backupId, request.force)
+    except (Conflict, NotFound) as exc:
+        code = "NotFound" if isinstance(exc, NotFound) else "Conflict"
+        return {"ok": False, "code": code, "error": exc.message}
+    logger.info("backup deleted", backup_id=request.backupId, force=request.force)
+    return {"ok": True}
+
+
 def _record(summary: RetentionSummary) -> dict[str, Any]:
     metrics.add_metric(name="CopiesPruned", unit=MetricUnit.Count, value=len(summary.pruned))
     metrics.add_metric(name="RetentionItemsRead", unit=MetricUnit.Count, value=summary.itemsRead)
@@ -68,6 +88,8 @@ def _record(summary: RetentionSummary) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if event.get("action") == ORPHAN_RECONCILE:
         return _reconcile_orphans()
+    if event.get("action") == "delete-backup":
+        return delete_backup(DeleteBackup.model_validate(event))
     request = RetentionEvent.model_validate(event)
     if request.planId is not None:
         return _record(retention().apply(request.planId))

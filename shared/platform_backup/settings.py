@@ -58,6 +58,14 @@ def _positive(value: str) -> float:
     return number
 
 
+def _lock_mode(value: str) -> str:
+    """S3 Object Lock's retention mode."""
+    mode = value.strip().upper()
+    if mode not in ("GOVERNANCE", "COMPLIANCE"):
+        raise ValueError("Input should be GOVERNANCE or COMPLIANCE")
+    return mode
+
+
 _REQUIRED: Any = object()
 
 
@@ -128,10 +136,11 @@ class ApiSettings(CommonSettings):
     # Asked synchronously whether the server's binary log can be archived, before a plan turns
     # point-in-time recovery on.
     archiver_function_name: str = _variable("ARCHIVER_FUNCTION_NAME")
+    # Started asynchronously when a plan's retention policy changes; deletes a backup asked
+    # through the API (the only function that may delete object versions).
+    retention_function_name: str = _variable("RETENTION_FUNCTION_NAME")
     # The secret holding the key that signs list tokens (adapters/pagination.py).
     page_token_key_secret_arn: str = _variable("PAGE_TOKEN_KEY_SECRET_ARN")
-    # Started asynchronously when a plan's retention policy changes.
-    retention_function_name: str = _variable("RETENTION_FUNCTION_NAME")
 
 
 class SchedulerSettings(CommonSettings):
@@ -147,6 +156,12 @@ class ExecutorSettings(CommonSettings):
     db_names: list[str] = _variable("PLATFORM_DB_NAMES", _csv)
     # The default bus: the retention rule and any operator's own rules listen there.
     event_bus_name: str = _variable("EVENT_BUS_NAME", default="default")
+    # S3 Object Lock on remote copies (where the remote bucket has it; domain/remote_lock.py):
+    # the mode, and the days a copy is locked when the plan keeps remote copies permanently
+    # or by count (by days, it is locked that many days).
+    remote_lock_mode: str = _variable("REMOTE_LOCK_MODE", _lock_mode, default="GOVERNANCE")
+    remote_lock_permanent_days: int = _variable("REMOTE_LOCK_PERMANENT_DAYS", _days, default=3650)
+    remote_lock_count_days: int = _variable("REMOTE_LOCK_COUNT_DAYS", _days, default=30)
 
 
 class ArchiverSettings(CommonSettings):

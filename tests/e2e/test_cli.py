@@ -68,6 +68,7 @@ def storages(stack: Any, cli: Cli) -> Iterator[dict[str, str]]:
     for role_name, role in (("primary", "local"), ("fallback", "local"), ("remote", "remote")):
         bucket = _unique(f"cli-{role_name}")
         s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         name = _unique(role_name)
         added = as_json(
             cli(
@@ -147,6 +148,9 @@ def test_storages_add_list_show_remove_and_quota(stack: Any, cli: Cli) -> None:
     # Given a bucket
     bucket = _unique("cli-storage")
     stack.client("s3").create_bucket(Bucket=bucket)
+    stack.client("s3").put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
     name = _unique("primary")
     # When it is registered
     added = as_json(

@@ -92,6 +92,9 @@ def test_the_whole_lifecycle_from_the_console(
     s3 = stack.client("s3")
     for role in ("local", "remote"):
         s3.create_bucket(Bucket=f"console-{role}-{suffix}")
+        s3.put_bucket_versioning(
+            Bucket=f"console-{role}-{suffix}", VersioningConfiguration={"Status": "Enabled"}
+        )
 
     # Storages: a bad bucket name shows the API's own message beside the bucket field
     page.goto("/console/#/storages")

@@ -41,6 +41,7 @@ def test_weekly_plan_of_the_documentation_end_to_end(stack: Any, http: Http) -> 
     s3 = stack.client("s3")
     for bucket in ("e2e-primary", "e2e-fallback", "e2e-remote"):
         s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     primary = _storage(http, "primary", "local", "e2e-primary")
     fallback = _storage(http, "fallback", "local", "e2e-fallback")
     remote = _storage(http, "remote", "remote", "e2e-remote")

@@ -268,6 +268,9 @@ def remote(archive: Archive) -> str:
     archive.env.client("s3").create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
+    archive.env.client("s3").put_bucket_versioning(
+        Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"}
+    )
     created = archive.api.post(
         "/v1/storages",
         {
@@ -333,6 +336,7 @@ def test_a_failed_remote_copy_is_recorded_and_made_by_the_next_run(
     s3.create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
+    s3.put_bucket_versioning(Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"})
     archive.write(30)
     assert archive.fire("2026-12-01T10:01:00Z")["status"] == "archived"
     # Then both segments have their verified remote copy, and no failed one is left

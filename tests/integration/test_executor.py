@@ -297,6 +297,7 @@ def synced(system: System) -> System:
     s3.create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
+    s3.put_bucket_versioning(Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"})
     remote = system.api.post(
         "/v1/storages",
         {
@@ -357,6 +358,7 @@ def test_a_failed_remote_copy_is_partial_and_caught_up_by_the_next_run(synced: S
     s3.create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
+    s3.put_bucket_versioning(Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"})
     second = synced.fire(on_time(1))
     # Then both backups have their verified remote copy
     assert second["status"] == "succeeded"

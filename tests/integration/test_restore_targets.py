@@ -176,6 +176,9 @@ def synced(system: System) -> System:
     system.env.client("s3").create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
+    system.env.client("s3").put_bucket_versioning(
+        Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"}
+    )
     remote = system.api.post(
         "/v1/storages",
         {

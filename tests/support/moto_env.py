@@ -81,8 +81,11 @@ def _mocked() -> Iterator[MotoEnv]:
         for model, _field in TABLES.values():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
         s3 = boto3.client("s3", region_name=REGION)
-        for bucket in (*LOCAL_BUCKETS, REMOTE_BUCKET):
+        for bucket in LOCAL_BUCKETS:
             s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        # As the local stack makes it: versioned, with Object Lock.
+        s3.create_bucket(Bucket=REMOTE_BUCKET, ObjectLockEnabledForBucket=True)
         boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name=settings.page_token_key_secret_arn, SecretString=secrets.token_urlsafe(48)
         )

@@ -151,3 +151,36 @@ def test_an_unknown_route_answers_404_in_the_error_shape(api: ApiClient) -> None
     response = api.get("/v1/nothing-here")
     assert response.status == 404
     assert response.body["error"]["code"] == "NotFound"
+
+
+def test_a_bucket_without_versioning_is_refused_with_422_naming_the_setting(
+    api: ApiClient,
+) -> None:
+    # Given a bucket that keeps no versions
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="pdb-unversioned")
+    # When a storage names it
+    response = api.post("/v1/storages", storage_body(bucket="pdb-unversioned"))
+    # Then it is refused, naming the setting to turn on
+    assert response.status == 422, response.body
+    assert response.error_fields == ["bucket"]
+    assert "versioning never enabled" in response.body["error"]["message"]
+    assert "VersioningConfiguration Status Enabled" in response.body["error"]["message"]
+
+
+def test_patching_a_storage_whose_bucket_stopped_versioning_is_refused(api: ApiClient) -> None:
+    # Given a storage, then its bucket's versioning suspended
+    import boto3
+
+    created = api.post("/v1/storages", storage_body()).body
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_bucket_versioning(Bucket="pdb-primary", VersioningConfiguration={"Status": "Suspended"})
+    # When it is patched
+    response = api.patch(f"/v1/storages/{created['id']}", {"capacityBytes": 10**12})
+    # Then 422 naming the setting, and the storage is unchanged
+    assert response.status == 422, response.body
+    assert response.error_fields == ["bucket"]
+    assert "versioning suspended" in response.body["error"]["message"]
+    assert api.get(f"/v1/storages/{created['id']}").body["capacityBytes"] == 107374182400

@@ -1,4 +1,4 @@
-"""Whether an S3 bucket exists and this deployment can reach it."""
+"""Whether an S3 bucket exists, this deployment can reach it, and it keeps object versions."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from platform_backup.adapters.aws import client, error_code
 
 class S3BucketProbe:
     def problem(self, bucket: str, region: str) -> str | None:
-        """None when the bucket answers; otherwise what is wrong, in words for the operator."""
+        """None when the bucket answers and is versioned; otherwise what is wrong, in words for
+        the operator."""
+        s3 = client("s3", region)
         try:
-            client("s3", region).head_bucket(Bucket=bucket)
+            s3.head_bucket(Bucket=bucket)
+            versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
         except ClientError as exc:
             code = error_code(exc)
             if code in ("404", "NoSuchBucket", "NotFound"):
@@ -23,4 +26,11 @@ class S3BucketProbe:
             return f"bucket '{bucket}' cannot be reached ({code})"
         except BotoCoreError as exc:
             return f"bucket '{bucket}' cannot be reached: {type(exc).__name__}"
+        if versioning != "Enabled":
+            # A restore reads the very version it checked; without versions, an object
+            # replaced after the check would be read instead.
+            return (
+                f"bucket '{bucket}' has versioning {(versioning or 'never enabled').lower()}: "
+                "enable versioning on it (VersioningConfiguration Status Enabled)"
+            )
         return None

@@ -1,5 +1,6 @@
-"""Invoking this service's own functions (the API asks the scheduler function to reconcile, and
-the archiver function to check the server before point-in-time recovery is turned on)."""
+"""Invoking this service's own functions (the API asks the scheduler function to reconcile, the
+archiver function to check the server before point-in-time recovery is turned on, and the
+retention function to delete a backup)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client, error_code
-from platform_backup.errors import DependencyFailed
+from platform_backup.errors import Conflict, DependencyFailed, NotFound
 from platform_backup.services.ports import ServerProblem
 
 
@@ -113,3 +114,26 @@ class ArchiverServerCheck:
         if not answer["ok"] and not found:
             found = [ServerProblem("server", "the server's binary log cannot be archived")]
         return found
+
+
+class RetentionFunctionDeletes:
+    """BackupDeletes through the retention function, the one function that may delete object
+    versions: ``{"action": "delete-backup", "backupId", "force"}`` -> ``{"ok": true}`` or
+    ``{"ok": false, "code": "Conflict" | "NotFound", "error": message}``."""
+
+    def __init__(self, invoker: FunctionInvoker, function_name: str) -> None:
+        self._invoker = invoker
+        self._function = function_name
+
+    def delete_backup(self, backup_id: str, force: bool = False) -> None:
+        payload = {"action": "delete-backup", "backupId": backup_id, "force": force}
+        result = self._invoker.call(self._function, payload)
+        answer = result if isinstance(result, dict) else {}
+        if answer.get("ok") is True:
+            return
+        message = str(answer.get("error") or "the retention function did not delete the backup")
+        if answer.get("code") == "NotFound":
+            raise NotFound(message)
+        if answer.get("code") == "Conflict":
+            raise Conflict(message)
+        raise DependencyFailed(message)

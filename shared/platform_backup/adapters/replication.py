@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
@@ -18,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_backup.adapters.aws import client, error_code
 from platform_backup.adapters.s3_objects import S3Objects
+from platform_backup.domain.remote_lock import ObjectLock
 from platform_backup.errors import DependencyFailed
 from platform_backup.services.ports import ObjectRef
 
@@ -48,12 +50,31 @@ def _whole_object_sha256(result: dict[str, Any]) -> str | None:
         return None
 
 
+def _lock_to_set(s3: Any, bucket: str, lock: ObjectLock | None) -> ObjectLock | None:
+    """``lock`` where the bucket has Object Lock (S3 refuses a retention elsewhere), else None."""
+    if lock is None:
+        return None
+    try:
+        found = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    except ClientError as exc:
+        if error_code(exc) == "ObjectLockConfigurationNotFoundError":
+            return None
+        raise
+    return lock if found.get("ObjectLockEnabled") == "Enabled" else None
+
+
 class S3Replicator:
     def copy(
-        self, source: ObjectRef, target: ObjectRef, size: int | None, sha256: str | None
-    ) -> None:
+        self,
+        source: ObjectRef,
+        target: ObjectRef,
+        size: int | None,
+        sha256: str | None,
+        lock: ObjectLock | None = None,
+    ) -> datetime | None:
         s3 = client("s3", target.region)
         try:
+            locked = _lock_to_set(s3, target.bucket, lock)
             if size is not None and size <= _SINGLE_COPY_LIMIT:
                 answer = s3.copy_object(
                     CopySource={"Bucket": source.bucket, "Key": source.key},
@@ -78,15 +99,39 @@ class S3Replicator:
             raise ReplicationFailed(
                 f"copy to {target.bucket} failed ({error_code(exc) or type(exc).__name__})"
             ) from exc
-        if sha256 is None:
-            return
-        if checksum is None:
-            checksum = self._read_back(s3, target, pinned, size)
-        if checksum != sha256:
-            self._remove(target, pinned)
-            raise ReplicationFailed(
-                f"the copy in {target.bucket} does not match the backup's SHA-256: removed"
+        if sha256 is not None:
+            if checksum is None:
+                checksum = self._read_back(s3, target, pinned, size)
+            if checksum != sha256:
+                # A locked copy cannot be removed before its date: it stays, unrecorded, and
+                # is never served as a backup.
+                self._remove(target, pinned)
+                raise ReplicationFailed(
+                    f"the copy in {target.bucket} does not match the backup's SHA-256: removed"
+                )
+        return self._lock(s3, target, pinned, locked) if locked else None
+
+    def _lock(
+        self, s3: Any, target: ObjectRef, pinned: dict[str, str], lock: ObjectLock
+    ) -> datetime | None:
+        """Locks the version written (a retention set on it, rather than lock headers on the
+        copy, so the multipart copy and moto take it alike), then returns the retain-until date
+        as HeadObject shows it (GetObjectRetention is not needed for it)."""
+        try:
+            s3.put_object_retention(
+                Bucket=target.bucket,
+                Key=target.key,
+                Retention={"Mode": lock.mode, "RetainUntilDate": lock.until},
+                **pinned,
             )
+            head = s3.head_object(Bucket=target.bucket, Key=target.key, **pinned)
+        except (ClientError, BotoCoreError) as exc:
+            raise ReplicationFailed(
+                f"the copy in {target.bucket} could not be checked for its lock "
+                f"({error_code(exc) or type(exc).__name__})"
+            ) from exc
+        until = head.get("ObjectLockRetainUntilDate")
+        return until if isinstance(until, datetime) else None
 
     def _read_back(
         self, s3: Any, target: ObjectRef, pinned: dict[str, str], size: int | None

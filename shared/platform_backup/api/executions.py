@@ -88,7 +88,10 @@ def get_backup(backup_id: str) -> Backup:
 
 @router.delete(
     "/v1/backups/<backup_id>",
-    summary="Delete a backup and every copy of it (the newest successful one only with force)",
+    summary=(
+        "Delete a backup and every copy of it (the newest successful one only with force; "
+        "none whose remote copy is under Object Lock: 409 naming the date)"
+    ),
     responses=responses(204, None, 404, 409),
 )
 def delete_backup(

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from platform_backup.services.backup_queries import BackupQueries
     from platform_backup.services.catalog_rebuild import CatalogRebuilder
     from platform_backup.services.plans import PlanService
+    from platform_backup.services.ports import BackupDeletes
     from platform_backup.services.recovery_windows import RecoveryWindows
     from platform_backup.services.restore_requests import RestoreRequests
-    from platform_backup.services.retention import RetentionService
     from platform_backup.services.run_now import RunNow
     from platform_backup.services.storages import StorageService
 
@@ -120,11 +120,16 @@ def run_now() -> RunNow:
     )
 
 
-def backup_deletes() -> RetentionService:
-    """Deleting a backup by hand: retention's rules for what may go."""
-    from platform_backup.composition.retention import retention
+@once
+def backup_deletes() -> BackupDeletes:
+    """Deleting a backup by hand: done by the retention function under retention's rules (the
+    API's role deletes no object)."""
+    from platform_backup.adapters.functions import FunctionInvoker, RetentionFunctionDeletes
 
-    return retention()
+    current = settings()
+    return RetentionFunctionDeletes(
+        FunctionInvoker(current.region), current.retention_function_name
+    )
 
 
 @once

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
 from platform_backup.adapters.dump_engine import MariaDbDumpEngine
 from platform_backup.adapters.events import EventBridgePublisher
@@ -14,6 +16,7 @@ from platform_backup.adapters.run_metrics import PowertoolsRunMetrics
 from platform_backup.adapters.secrets import read_db_secret
 from platform_backup.adapters.storage_repo import DynamoStorageRepository
 from platform_backup.composition.common import clear_scratch, once, settings_of, utcnow
+from platform_backup.domain.remote_lock import LockMode, LockRules
 from platform_backup.services.backup_runner import BackupRunner
 from platform_backup.services.remote_sync import RemoteSync
 from platform_backup.settings import ExecutorSettings
@@ -44,7 +47,18 @@ def runner() -> BackupRunner:
         pending=pending,
         leases=DynamoLeases(),
         engine=engine,
-        remote=RemoteSync(storages, backups, S3Replicator(), pending),
+        remote=RemoteSync(
+            storages,
+            backups,
+            S3Replicator(),
+            pending,
+            LockRules(
+                cast(LockMode, current.remote_lock_mode),
+                current.remote_lock_permanent_days,
+                current.remote_lock_count_days,
+            ),
+            utcnow,
+        ),
         events=EventBridgePublisher(current.region, current.event_bus_name),
         metrics=PowertoolsRunMetrics(),
         databases=list(current.db_names),

@@ -23,6 +23,9 @@ class BackupCopy(BaseModel):
     status: CopyStatus = "available"
     bytes: int = 0
     error: str | None = None
+    # S3 Object Lock's retain-until date on the copy (as HeadObject showed it after the write):
+    # nothing can delete it before then.
+    lockedUntil: datetime | None = None
 
 
 class PrunedCopy(BaseModel):

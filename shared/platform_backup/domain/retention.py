@@ -6,6 +6,7 @@ policy to the remote copies, independently. Whatever the policy says:
 - the newest available copy in each location is never pruned;
 - a local copy is never pruned while the backup still lacks the remote copy the plan requires;
 - a backup a restore is reading is not touched;
+- a copy under S3 Object Lock is kept until its retain-until date;
 - only available copies count: failed and skipped runs never made one.
 
 The cursor keeps a run's reads proportional to what it prunes rather than to the history: it
@@ -130,6 +131,8 @@ def backup_guard(backup: Backup, copy: BackupCopy, rules: Rules, now: datetime) 
         return f"a restore ({backup.readBy}) is reading the backup"
     if copy.role == "local" and lacks_required_remote(backup, rules):
         return "the backup has no remote copy yet"
+    if copy.lockedUntil is not None and copy.lockedUntil > now:
+        return f"Object Lock keeps the copy until {copy.lockedUntil.isoformat()}"
     return None
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from platform_backup.domain.lease import Holder
     from platform_backup.domain.plan import Plan
     from platform_backup.domain.recovery import ArchiveState, HistoryBreak, Segment, SegmentCopy
+    from platform_backup.domain.remote_lock import ObjectLock
     from platform_backup.domain.restore import Restore
     from platform_backup.domain.retention import RetentionCursor
     from platform_backup.domain.storage import Storage, StoragePatch
@@ -182,6 +183,11 @@ class BucketProbe(Protocol):
     def problem(self, bucket: str, region: str) -> str | None: ...
 
 
+class BackupDeletes(Protocol):
+    def delete_backup(self, backup_id: str, force: bool = False) -> None:
+        """Deletes a backup and every copy of it under retention's rules (NotFound, Conflict)."""
+
+
 class ScheduleSync(Protocol):
     def reconcile(self, plan_id: str) -> None:
         """Make the plan's schedules match the stored plan (or remove them if it is gone).
@@ -269,10 +275,17 @@ class ObjectRef(NamedTuple):
 
 class Replicator(Protocol):
     def copy(
-        self, source: ObjectRef, target: ObjectRef, size: int | None, sha256: str | None
-    ) -> None:
+        self,
+        source: ObjectRef,
+        target: ObjectRef,
+        size: int | None,
+        sha256: str | None,
+        lock: ObjectLock | None = None,
+    ) -> datetime | None:
         """Server-side copy, verified against ``sha256`` when given; a failed or unverified copy
-        leaves nothing at the target and raises a DomainError saying why."""
+        leaves nothing at the target and raises a DomainError saying why. With ``lock``, on a
+        bucket with Object Lock, the copy is locked so; returns the retain-until date the copy
+        carries (None: not locked)."""
 
     def remove(self, target: ObjectRef) -> None:
         """Removes a copy made but not recorded (every version of it)."""

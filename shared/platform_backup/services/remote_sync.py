@@ -1,6 +1,7 @@
 """Copying the plan's backups to its remote storage after a run: every backup still missing its
 remote copy (this run's and any an earlier run could not copy), recorded only on the version of
-the backup read, so retention or a delete meanwhile is never undone.
+the backup read, so retention or a delete meanwhile is never undone. On a bucket with S3 Object
+Lock, each copy is locked as long as the plan's remote policy keeps it (domain/remote_lock.py).
 
 A copy is started only when it fits the function's time left (its estimate from the object's
 size at the replicator's declared rates, slowed to what this run's copies measured, plus the
@@ -11,9 +12,12 @@ execution says so. A server-side copy cannot be stopped halfway, so it must fit 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from platform_backup.domain.backup import Backup, BackupCopy
 from platform_backup.domain.plan import Plan
+from platform_backup.domain.remote_lock import LockRules, ObjectLock
 from platform_backup.domain.storage import Storage
 from platform_backup.domain.time_budget import size_text, usable_seconds
 from platform_backup.errors import DomainError
@@ -40,11 +44,15 @@ class RemoteSync:
         stored: PrunableBackups,
         replicator: Replicator,
         pending: PendingRemote,
+        locks: LockRules | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._storages = storages
         self._stored = stored
         self._replicator = replicator
         self._pending = pending
+        self._locks = locks or LockRules()
+        self._clock = clock
 
     def replicate_pending(self, plan: Plan, keeper: LeaseKeeper, deadline: Deadline) -> str | None:
         """Copies every backup of the plan still missing its remote copy, as far as the time
@@ -70,7 +78,7 @@ class RemoteSync:
                 left.append(f"{backup_id} ({size_text(size)}, about {needed:.0f} s)")
                 continue
             started = time.monotonic()
-            error = self._replicate(stored, remote)
+            error = self._replicate(stored, remote, self._locks.lock_for(plan, self._clock()))
             if error:
                 errors.append(f"backup {backup_id}: {error}")
             else:
@@ -87,7 +95,7 @@ class RemoteSync:
             )
         return "; ".join(problems) or None
 
-    def _replicate(self, stored: Stored[Backup], remote: Storage) -> str | None:
+    def _replicate(self, stored: Stored[Backup], remote: Storage, lock: ObjectLock) -> str | None:
         backup = stored.value
         local = backup.local_copy()
         if local is None:
@@ -103,12 +111,16 @@ class RemoteSync:
         target = ObjectRef(remote.bucket, remote.region, key)
         manifest = ObjectRef(target.bucket, target.region, key + MANIFEST_SUFFIX)
         try:
-            self._replicator.copy(source, target, size=local.bytes, sha256=backup.sha256)
+            # The manifest is locked like the dump: a restore needs both.
+            locked_until = self._replicator.copy(
+                source, target, size=local.bytes, sha256=backup.sha256, lock=lock
+            )
             self._replicator.copy(
                 ObjectRef(source.bucket, source.region, local.manifestKey),
                 manifest,
                 size=None,
                 sha256=None,
+                lock=lock,
             )
         except DomainError as exc:
             return exc.message
@@ -120,14 +132,17 @@ class RemoteSync:
             key=key,
             manifestKey=manifest.key,
             bytes=local.bytes,
+            lockedUntil=locked_until,
         )
         # Recorded only on the version read: if retention or a delete changed the backup
         # meanwhile, read it again; if it is gone, the copy just made is removed again.
         current: Stored[Backup] | None = stored
         for _ in range(3):
             if current is None or not _needs_remote(current.value):
-                self._replicator.remove(target)
-                self._replicator.remove(manifest)
+                # A locked copy cannot go before its date: it is left, unrecorded, never served.
+                if locked_until is None:
+                    self._replicator.remove(target)
+                    self._replicator.remove(manifest)
                 return None
             new = current.value.model_copy(update={"copies": [*current.value.copies, copy]})
             if self._stored.replace(current, new) is not None:

@@ -250,6 +250,13 @@ class RestoreSteps:
         recorded = manifest.get("sha256")
         if recorded != backup.sha256:
             return f"{where}: its manifest's SHA-256 is not the backup's", None
+        if checked.version in (None, "null"):
+            # Unpinned, the object could be replaced between this check and the restore.
+            return (
+                f"{where}: its bucket keeps no object versions, so the restore cannot read the "
+                "very bytes it checked: enable versioning on the bucket",
+                None,
+            )
         if checked.sha256 != recorded:
             return (
                 f"{where}: SHA-256 {checked.sha256} ({checked.size} bytes) does not match the "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from platform_backup.domain.backup import Backup, BackupCopy, PrunedCopy
+from platform_backup.domain.remote_lock import locked_until
 from platform_backup.domain.retention import (
     CopyRef,
     RetentionCursor,
@@ -139,12 +140,14 @@ class RetentionService:
         return summaries
 
     def delete_backup(self, backup_id: str, force: bool = False) -> None:
-        """Deletes a backup and every copy of it. Conflict while a restore reads it or a copy is
-        being written, and for the plan's newest successful backup unless ``force``."""
+        """Deletes a backup and every copy of it. Conflict while a restore reads it, a copy is
+        being written or a copy is under Object Lock, and for the plan's newest successful
+        backup unless ``force``."""
         stored = self._backups.find_stored(backup_id)
         if stored is None:
             raise NotFound(f"backup '{backup_id}' does not exist")
         backup = stored.value
+        _refuse_locked(backup, self._clock())
         if not force:
             newest = self._backups.newest_with_copy(backup.planId)
             if newest is not None and newest.id == backup.id:
@@ -160,6 +163,7 @@ class RetentionService:
                     f"a restore ({backup.readBy}) is reading backup '{backup_id}': "
                     "try again when it has finished"
                 )
+            _refuse_locked(backup, now)
             if any(c.status == "pending" for c in backup.copies):
                 raise Conflict(
                     f"a copy of backup '{backup_id}' is being written: try again when the run "
@@ -282,6 +286,16 @@ class RetentionService:
         region = copy.region or self._region
         for key in (copy.key, copy.manifestKey):
             self._objects.delete_every_version(copy.bucket, region, key)
+
+
+def _refuse_locked(backup: Backup, now: datetime) -> None:
+    until = locked_until(backup, now)
+    if until is not None:
+        raise Conflict(
+            f"backup '{backup.id}' has a remote copy under S3 Object Lock until "
+            f"{until.isoformat()}: it cannot be deleted before then, force or not; every copy "
+            "was left in place"
+        )
 
 
 def _marked(backup: Backup, targets: list[BackupCopy]) -> Backup:

@@ -51,6 +51,11 @@ class StorageService:
         return self._repo.page(limit, token)
 
     def update(self, storage_id: str, patch: StoragePatch) -> Storage:
+        current = self._repo.get(storage_id)
+        # A bucket whose versioning was turned off since the storage was made is refused too.
+        problem = self._probe.problem(current.bucket, current.region)
+        if problem:
+            raise Unprocessable(problem, [FieldError("bucket", problem)])
         return self._repo.update(storage_id, patch)
 
     def delete(self, storage_id: str) -> None:
