@@ -300,6 +300,8 @@ class StandInEngine:
         targets: list[DumpTarget],
         expected_bytes: int | None,
         progress: Any,
+        execution_id: str | None = None,
+        trigger: str | None = None,
     ) -> DumpOutcome:
         if self._failure is not None:
             raise self._failure
