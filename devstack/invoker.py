@@ -57,14 +57,17 @@ class Invoker:
         region: str,
         sqs: Any = None,
         workers: bool = False,
+        credentials: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
         """``sqs`` (a boto3 client) records failed asynchronous invocations on the function's
         on-failure queue; without it they are only logged. ``workers``: each function runs in
-        its own worker processes (the local stack), else in this process."""
+        its own worker processes (the local stack), else in this process. ``credentials``: the
+        AWS credentials a function's workers sign with (its role's), by function name."""
         self.functions = dict(functions)
         self.region = region
         self.sqs = sqs
         self.workers = workers
+        self.credentials = credentials
         self._modules: dict[str, ModuleType] = {}
         self._load_lock = threading.Lock()
         self._original: Any = None
@@ -247,7 +250,8 @@ class Invoker:
                     pool.stop()
                 if self._tmp_root is None:
                     self._tmp_root = Path(tempfile.mkdtemp(prefix="devstack-lambda-"))
-                pool = self._pools[spec.name] = WorkerPool(spec, self._tmp_root)
+                role = self.credentials(spec.name) if self.credentials is not None else None
+                pool = self._pools[spec.name] = WorkerPool(spec, self._tmp_root, role)
             return pool
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, LambdaContext], Any]:

@@ -12,6 +12,10 @@ from devstack.config import DatabaseAccess
 from devstack.events import LambdaTargets
 from devstack.functions import FunctionSpec, default_functions, with_template_config
 from devstack.gateway import ApiGateway, binary_media_types
+from devstack.iam_local import LocalIam
+from devstack.iam_local import install as install_iam
+from devstack.iam_local import uninstall as uninstall_iam
+from devstack.iam_setup import build_local_iam
 from devstack.invoker import Invoker
 from devstack.resources import CreatedResources, create_resources
 from devstack.schedules import Clock, ScheduleLoop, utc_now
@@ -36,6 +40,7 @@ class Stack:
     settings: Settings
     resources: CreatedResources
     lambda_targets: LambdaTargets
+    iam: LocalIam
 
     @property
     def api_url(self) -> str:
@@ -51,6 +56,9 @@ class Stack:
         self.lambda_targets.uninstall()
         self.invoker.uninstall()
         self.invoker.stop_workers()
+        uninstall_iam()
+        for call in self.iam.ungranted():
+            log.error("ungranted call during this run: %s", call)
         self.aws.stop()
         # The functions ran in this process: what they built (clients, tables bound to this
         # stack's endpoint) goes with it, so a stack started next builds afresh.
@@ -92,6 +100,9 @@ def start_stack(
         resources = create_resources(
             aws, template, settings, registry, database or DatabaseAccess()
         )
+        # Each function calls the embedded AWS as its own role, with the template's policies.
+        iam = build_local_iam(aws, template, settings, registry)
+        invoker.credentials = iam.credentials
         invoke_client = aws.client("lambda", read_timeout=_INVOKE_READ_TIMEOUT, attempts=1)
         gateway = ApiGateway(api_port, invoke_client, API_FUNCTION, binary_media_types(template))
         schedules = ScheduleLoop(
@@ -105,9 +116,10 @@ def start_stack(
     except BaseException:
         aws.stop()
         raise
+    install_iam(iam)
     invoker.install()
     lambda_targets = LambdaTargets(invoker)
     lambda_targets.install()
     gateway.start()
     schedules.start()
-    return Stack(aws, invoker, gateway, schedules, settings, resources, lambda_targets)
+    return Stack(aws, invoker, gateway, schedules, settings, resources, lambda_targets, iam)

@@ -150,8 +150,11 @@ class WorkerPool:
     """The execution environments of one function: as many as run at once, started on demand,
     kept warm between invocations."""
 
-    def __init__(self, spec: FunctionSpec, tmp_root: Path) -> None:
+    def __init__(
+        self, spec: FunctionSpec, tmp_root: Path, credentials: Mapping[str, str] | None = None
+    ) -> None:
         self.spec = spec
+        self._credentials = dict(credentials or {})
         self._tmp_root = tmp_root / spec.name
         self._lock = threading.Lock()
         self._idle: list[Worker] = []
@@ -218,7 +221,8 @@ class WorkerPool:
                 self._made += 1
                 tmpdir = self._tmp_root / f"env-{self._made}"
                 tmpdir.mkdir(parents=True)
-        worker = Worker(self.spec, function_environment(self.spec), tmpdir)
+        env = {**function_environment(self.spec), **self._credentials}
+        worker = Worker(self.spec, env, tmpdir)
         started = time.monotonic()
         error = worker.init()
         if error is not None:

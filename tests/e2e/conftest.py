@@ -131,6 +131,16 @@ def stack(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # Each function called the embedded AWS as its template role: every call it was not granted
+    # is in the log (devstack.iam_local), and fails the session that made it.
+    ungranted = sorted(
+        {
+            line.split("ungranted call: ", 1)[1].strip()
+            for line in log_path.read_text(errors="replace").splitlines()
+            if "ungranted call: " in line
+        }
+    )
+    assert not ungranted, "calls template.yaml does not grant:\n" + "\n".join(ungranted)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -25,5 +25,7 @@ def test_the_demonstration_holds_every_step() -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     assert "every step held" in output
+    # Each function ran as its template role and made no call the role does not grant
+    assert "ungranted call" not in output, output[-6000:]
     for step in range(1, 12):
         assert f"{step}. " in output

@@ -37,6 +37,16 @@ import time
 
 
 def lambda_handler(event, context):
+    if isinstance(event, dict) and "call" in event:
+        import boto3
+        import botocore.exceptions
+
+        service, operation, params = event["call"]
+        try:
+            getattr(boto3.client(service), operation)(**params)
+        except botocore.exceptions.ClientError as error:
+            return {"error": error.response["Error"]["Code"]}
+        return {"error": None}
     if isinstance(event, dict) and "probe" in event:
         left = os.path.join(tempfile.gettempdir(), "left-behind")
         found = os.path.exists(left)
@@ -95,7 +105,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterato
     # In directories named as the retention and executor functions' code, so the template's
     # declarations for those functions (timeout, EventBridge rule, on-failure queue) apply.
     handlers = tmp_path_factory.mktemp("handlers")
-    for code_dir in ("retention", "executor", "sleepy"):
+    for code_dir in ("retention", "executor", "sleepy", "outsider"):
         (handlers / code_dir).mkdir()
         (handlers / code_dir / "app.py").write_text(ECHO_HANDLER)
     handler = handlers / "retention" / "app.py"
@@ -105,9 +115,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterato
     functions["missing"] = FunctionSpec(name="missing", source=handlers / "gone" / "app.py")
     # Not the template's: its 2 s timeout is the test's.
     functions["sleepy"] = FunctionSpec(name="sleepy", source=handlers / "sleepy" / "app.py")
+    functions["outsider"] = FunctionSpec("outsider", handlers / "outsider" / "app.py")
     started = start_stack(0, 0, functions=functions, clock=clock, timeouts={"sleepy": 2})
     try:
         yield started
+        # The template's roles granted every call these tests did not mean to be refused.
+        assert [str(call) for call in started.iam.ungranted()] == []
     finally:
         started.stop()
 
@@ -691,3 +704,73 @@ def test_a_failed_asynchronous_invocation_is_retried_as_lambda_does(
         assert len(_poll(lambda: len(_lines(outbox)) == 3 and _lines(outbox))) == 3
     finally:
         stack.invoker.retry_delays = RETRY_DELAYS_SECONDS
+
+
+def _call(stack: Stack, function: str, service: str, operation: str, **params: Any) -> Any:
+    response = stack.aws.client("lambda", read_timeout=120, attempts=1).invoke(
+        FunctionName=function, Payload=json.dumps({"call": [service, operation, params]})
+    )
+    return json.loads(response["Payload"].read())["error"]
+
+
+def test_a_function_calls_aws_as_its_template_role(stack: Stack) -> None:
+    # Given the retention function (its role: CRUD on the backups table, read on the plans
+    # table, deletes of backup objects; no database secret, no writes to buckets)
+    settings = stack.settings
+    key = {"id": {"S": "b-none"}}
+    table = settings.backups_table
+    stack.aws.client("s3").put_object(Bucket="pdb-primary", Key="iam/probe", Body=b"x")
+    # When it makes calls its role grants, they succeed (moto checks S3, the recorded-calls
+    # check the rest)
+    assert _call(stack, "pdb-retention", "dynamodb", "scan", TableName=table) is None
+    assert (
+        _call(stack, "pdb-retention", "s3", "delete_object", Bucket="pdb-primary", Key="iam/probe")
+        is None
+    )
+    # And calls it does not grant are refused as AWS refuses them
+    plans = settings.plans_table
+    item = {"id": {"S": "p-iam"}}
+    assert (
+        _call(stack, "pdb-retention", "dynamodb", "put_item", TableName=plans, Item=item)
+        == "AccessDeniedException"
+    )
+    assert (
+        _call(
+            stack,
+            "pdb-retention",
+            "secretsmanager",
+            "get_secret_value",
+            SecretId=settings.db_secret_arn,
+        )
+        == "AccessDeniedException"
+    )
+    assert (
+        _call(
+            stack,
+            "pdb-retention",
+            "s3",
+            "put_object",
+            Bucket="pdb-primary",
+            Key="iam/other",
+            Body="x",
+        )
+        == "AccessDenied"
+    )
+    # And nothing was written
+    assert "Item" not in stack.aws.client("dynamodb").get_item(TableName=plans, Key=item)
+    # And the refused calls are recorded under the function, with their resources
+    refused = {(call.function, call.action) for call in stack.iam.take_ungranted()}
+    assert refused == {
+        ("pdb-retention", "dynamodb:PutItem"),
+        ("pdb-retention", "secretsmanager:GetSecretValue"),
+        ("pdb-retention", "s3:PutObject"),
+    }
+    assert _call(stack, "pdb-retention", "dynamodb", "get_item", TableName=table, Key=key) is None
+
+
+def test_a_function_outside_the_template_calls_as_the_stack(stack: Stack) -> None:
+    # A test's own function (no role in the template) signs with the stack's credentials
+    assert (
+        _call(stack, "outsider", "dynamodb", "scan", TableName=stack.settings.plans_table) is None
+    )
+    assert stack.iam.ungranted() == []

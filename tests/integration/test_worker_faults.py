@@ -132,6 +132,8 @@ def running_stack(**options: Any) -> Iterator[Backups]:
     stack = start_stack(0, 0, clock=lambda: datetime(2001, 1, 1, tzinfo=UTC), **options)
     try:
         yield Backups(stack)
+        # Each function ran as its template role: it made no call the role does not grant.
+        assert [str(call) for call in stack.iam.ungranted()] == []
     finally:
         stack.stop()
 

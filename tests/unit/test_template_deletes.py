@@ -1,7 +1,7 @@
-"""Who may delete backup objects, as template.yaml grants it: object versions, the retention
-function's role alone; the API's role, which any API caller drives, nothing in any bucket (the
-remote one included). And the remote bucket's lock settings reach the functions that write
-copies."""
+"""Who may delete backup objects, as template.yaml grants it: a recorded backup's versions, the
+retention function's role alone (the writers take back only what they could not complete); the
+API's role, which any API caller drives, nothing in any bucket (the remote one included). And
+the remote bucket's lock settings reach the functions that write copies."""
 
 from __future__ import annotations
 
@@ -49,14 +49,32 @@ def test_only_the_retention_functions_role_may_delete_backup_objects() -> None:
     # Given every role the deployed template makes, with what it attaches
     roles = _statements_by_role(_translated(load_template())["Resources"])
     assert "ApiFunctionRole" in roles and "RetentionFunctionRole" in roles
-    # Then only the retention function's role may delete an object version
+    # Then only the retention function's role may delete a recorded backup's object versions
+    # (BackupPrunerPolicy); the writers may only take back what they just wrote and could not
+    # complete (BackupCleanupPolicy: a partial object, a remote copy that did not verify)
+    resources = _translated(load_template())["Resources"]
+    by_policy = {
+        name: {
+            role
+            for role, res in resources.items()
+            if res["Type"] == "AWS::IAM::Role"
+            and {"Ref": name} in res["Properties"].get("ManagedPolicyArns", [])
+        }
+        for name in ("BackupPrunerPolicy", "BackupCleanupPolicy")
+    }
+    assert by_policy["BackupPrunerPolicy"] == {"RetentionFunctionRole"}
+    assert by_policy["BackupCleanupPolicy"] == {
+        "ExecutorFunctionRole",
+        "RestoreFunctionRole",
+        "ArchiverFunctionRole",
+    }
     deleters = {
         role
         for role, statements in roles.items()
         for statement in statements
         if _grants(statement, "s3:DeleteObjectVersion")
     }
-    assert deleters == {"RetentionFunctionRole"}
+    assert deleters == by_policy["BackupPrunerPolicy"] | by_policy["BackupCleanupPolicy"]
     # And the API's role grants no s3 delete of any kind, nor a way around a lock
     api = roles["ApiFunctionRole"]
     assert not [s for s in api for a in DELETES if _grants(s, a)]
