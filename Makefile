@@ -71,13 +71,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q --durations=10 tests/unit
 
 integration: $(STAMP) db-up
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q --durations=10 tests/integration
 
 e2e: $(STAMP) db-up chromium
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q --durations=10 tests/e2e
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml --region us-east-1

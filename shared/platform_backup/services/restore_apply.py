@@ -34,7 +34,7 @@ class ApplyWay:
 
     def frames(self, frames: Sequence[Frame]) -> Iterator[bytes]:
         copy = self.restore.sourceCopy
-        assert copy is not None
+        assert copy is not None  # nosec B101  # narrows a type, not a check
         base = self.counted[0]
 
         def count(total: int) -> None:
@@ -69,7 +69,7 @@ class ApplyWay:
             chunks = self.frames(self.chosen)
         else:
             copy = restore.sourceCopy
-            assert copy is not None
+            assert copy is not None  # nosec B101  # narrows a type, not a check
             self.counted[0] = self.backup.compressedBytes
             chunks = self.source.stream(copy, restore.sourceVersion, self.backup.sha256)
         applied = target.apply(
