@@ -102,6 +102,10 @@ class SectionCutter:
         self._held = b""
         self._section = HEADER
         self._database: str | None = None
+        # The rows' UNLOCK TABLES has gone to the framer: what follows, up to the next heading,
+        # is their table's triggers, held back until that heading comes (a trigger is never
+        # left in a rows frame, which the restore applies beside the table's other rows).
+        self._unlocked = False
 
     def feed(self, chunk: Any) -> None:
         """``chunk``: bytes, or a memoryview that starts at its buffer's first byte (Drain's
@@ -135,14 +139,23 @@ class SectionCutter:
                 start = at + 1
                 if self._section.kind == "rows":
                     unlock = text.rfind(_UNLOCK, done, start)
-                    if unlock >= 0 and unlock + len(_UNLOCK) < start - 1:
-                        self._write(text, done, unlock + len(_UNLOCK))
-                        done = unlock + len(_UNLOCK)
+                    after = unlock + len(_UNLOCK) if unlock >= 0 else done
+                    if (unlock >= 0 or self._unlocked) and bytes(text[after:start]).strip():
+                        self._write(text, done, after)
+                        done = after
                         self._cut(Section("triggers", *self._names()))
                 self._write(text, done, start)
                 done = start
                 self._cut(section)
             at = text.find(_HEADING, line_end, end)
+        if self._section.kind == "rows":
+            unlock = text.rfind(_UNLOCK, done, end)
+            if unlock >= 0:
+                self._write(text, done, unlock + len(_UNLOCK))
+                done, self._unlocked = unlock + len(_UNLOCK), True
+            if self._unlocked:
+                self._held = bytes(text[done:end])
+                return
         # A heading's first bytes at the very end: held back until the next chunk says.
         for tail in range(max(done, end - len(_HEADING) + 1), end):
             if text[tail] == 10 and _HEADING.startswith(bytes(text[tail:end])):
@@ -165,7 +178,7 @@ class SectionCutter:
         framer.write(memoryview(text)[start:end])
 
     def _cut(self, section: Section) -> None:
-        self._section = section
+        self._section, self._unlocked = section, False
         self._framer.cut(section)
 
     def _names(self) -> tuple[str | None, str | None]:

@@ -143,6 +143,9 @@ class ParallelApply:
         work: queue.Queue[tuple[Frame, bytes] | None] = queue.Queue(maxsize=width)
         clients = [self._client() for _ in range(width)]
         failed: list[_Client] = []
+        # Anything else a consumer meets (a frame it cannot rename, a bug) is raised here, never
+        # lost with its thread: a frame left out would otherwise pass for applied.
+        crashed: list[BaseException] = []
 
         def serve(client: _Client) -> None:
             try:
@@ -154,7 +157,9 @@ class ParallelApply:
                         client.write(piece)
                     with self._lock:
                         self.raw_bytes += frame.raw_length
-            except _ClientFailed:
+            except BaseException as exc:
+                if not isinstance(exc, _ClientFailed):
+                    crashed.append(exc)
                 failed.append(client)
                 # Drains the queue so the feeder is never blocked on a dead consumer.
                 while work.get() is not None:
@@ -178,6 +183,10 @@ class ParallelApply:
                 work.put(None)
             for thread in threads:
                 thread.join()
+        if crashed:
+            for client in clients:
+                client.kill()
+            raise crashed[0]
         if failed:
             code = failed[0].proc.wait()
             for client in clients:
@@ -223,4 +232,15 @@ def apply_phases(
                 code, text = applier.error or (1, "")
                 return Applied(applier.raw_bytes, code, False, text)
         progress(applier.raw_bytes)
+        expected = sum(f.raw_length for f in header) + sum(
+            f.raw_length for phase in phases for f in phase.frames
+        )
+        if applier.raw_bytes != expected:
+            # Every client exited 0, yet not every frame went through one: never a success.
+            return Applied(
+                applier.raw_bytes,
+                0,
+                False,
+                f"{applier.raw_bytes} of the index's {expected} bytes of SQL were applied",
+            )
         return Applied(applier.raw_bytes, 0, True, "")

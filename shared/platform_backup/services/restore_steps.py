@@ -322,7 +322,9 @@ class RestoreSteps:
                 f"{applied.raw_bytes} of {total} bytes: {applied.stderr or 'no output'}"
             )
         if not completed:
-            raise ClientFailed("the dump ended without mariadb-dump's completion line")
+            raise ClientFailed(
+                applied.stderr or "the dump ended without mariadb-dump's completion line"
+            )
         self._budget.learn(restore.planId, applied.raw_bytes, elapsed)
         logger.info("dump applied", restore_id=restore.id, seconds=round(elapsed, 1))
         return restore.model_copy(
