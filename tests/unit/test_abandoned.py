@@ -117,3 +117,39 @@ def test_a_throttled_look_for_abandoned_runs_still_publishes_staleness(
     answer = json.loads(outcome.payload)
     assert answer["reaped"] == []
     assert answer["stalenessRatio"] == 0.0
+
+
+def test_a_run_that_died_in_its_remote_copy_keeps_its_recorded_backup_as_partial(
+    aws: MotoEnv,
+) -> None:
+    now = datetime.now(UTC)
+    executions = DynamoExecutionRepository()
+    # Given a run that recorded its backup, then died copying it to the remote storage, and a
+    # run that died in its dump
+    stale = now - timedelta(minutes=5)
+    syncing = Execution(
+        id="syncing",
+        planId="p1",
+        trigger="schedule",
+        phase="replicating",
+        backupId="b-1",
+        startedAt=stale,
+        updatedAt=stale,
+    )
+    dumping = Execution(
+        id="dumping", planId="p2", trigger="schedule", phase="dumping", startedAt=stale
+    )
+    for record in (syncing, dumping):
+        executions.create(record)
+
+    # When the monitor runs
+    outcome = aws.invoker.invoke("pdb-monitor", {})
+
+    # Then the first is partially-succeeded, naming its backup and the catch-up; the other failed
+    assert outcome.function_error is None, outcome.payload
+    partial = executions.get("syncing")
+    assert partial.status == "partially-succeeded"
+    assert partial.error and partial.error.startswith(STOPPED)
+    assert "backup b-1 is recorded" in partial.error and "next run" in partial.error
+    assert executions.get("dumping").status == "failed"
+    assert executions.get("dumping").error == STOPPED

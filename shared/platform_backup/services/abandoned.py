@@ -62,7 +62,8 @@ def abandonment(execution: Execution, holder: Holder | None, now: datetime) -> s
 
 
 class AbandonedExecutions:
-    """Marks an execution nobody runs any more failed (a final status is never changed)."""
+    """Marks an execution nobody runs any more failed, or partially-succeeded when it died in its
+    remote copy with its backup recorded (a final status is never changed)."""
 
     def __init__(
         self,
@@ -79,14 +80,23 @@ class AbandonedExecutions:
         if execution.final:
             return None
         now = self._clock()
+        status = "failed"
+        if execution.phase == "replicating" and execution.backupId:
+            # Its backup was recorded whole before the remote copy began (backup_runner.py):
+            # the local copy is good and stays pending for the next run's remote copy.
+            status = "partially-succeeded"
+            reason = (
+                f"{reason}, during the remote copy: backup {execution.backupId} is recorded "
+                "and restorable from its local copy; the next run makes its remote copy"
+            )
         final = execution.model_copy(
-            update={"status": "failed", "error": reason, "finishedAt": now, "updatedAt": now}
+            update={"status": status, "error": reason, "finishedAt": now, "updatedAt": now}
         )
         try:
             self._executions.update(final)
         except ExecutionWriteRefused:
             return None
-        self._metrics.outcome("failed")
+        self._metrics.outcome(status)
         return final
 
     def fail_taken_over(self, owner: str) -> None:
