@@ -93,7 +93,9 @@ def run(system: System, scheduled_time: str) -> dict[str, object]:
 
 
 def restore(system: System, backup_id: str, body: dict[str, object]) -> dict[str, object]:
-    started = system.api.post(f"/v1/backups/{backup_id}/restores", body)
+    in_place = body.get("target") == {"mode": "in-place"}
+    route = "in-place-restores" if in_place else "restores"
+    started = system.api.post(f"/v1/backups/{backup_id}/{route}", body)
     assert started.status == 202, started.body
     return system.wait(started.body["id"])
 

@@ -84,9 +84,11 @@ def test_a_dump_carrying_what_no_backup_holds_is_refused_with_nothing_applied(
         before = checksums(zstack)
         # When it is restored (into new databases, or in place over the live ones)
         body: dict[str, Any] = {"target": {"mode": "new-database", "databaseSuffix": "_bad"}}
+        route = "restores"
         if mode == "in-place":
             body = {"target": {"mode": "in-place"}, "confirm": "platform-db"}
-        started = system.api.post(f"/v1/backups/{backup['id']}/restores", body)
+            route = "in-place-restores"
+        started = system.api.post(f"/v1/backups/{backup['id']}/{route}", body)
         assert started.status == 202, started.body
         done = system.wait(started.body["id"])
         # Then it failed at Validate, naming the statement's line and what it does
