@@ -34,7 +34,8 @@ def forge(system: System, backup: dict[str, Any], after_use: bytes) -> int:
     [copy] = backup["copies"]
     s3 = system.env.client("s3")
     body = s3.get_object(Bucket=copy["bucket"], Key=copy["key"])["Body"].read()
-    text = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    # (a framed backup is many frames: all of them)
+    text = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(body)
     use = text.index(b"\nUSE `") + 1
     at = text.index(b"\n", use) + 1
     forged_text = text[:at] + after_use + b"\n" + text[at:]
@@ -44,6 +45,8 @@ def forge(system: System, backup: dict[str, Any], after_use: bytes) -> int:
     manifest_key = copy["key"] + ".manifest.json"
     manifest = json.loads(s3.get_object(Bucket=copy["bucket"], Key=manifest_key)["Body"].read())
     manifest["sha256"] = sha256
+    # One frame now: the forger drops the table index, as a backup made before it would have none
+    manifest.pop("frameIndex", None)
     s3.put_object(Bucket=copy["bucket"], Key=manifest_key, Body=json.dumps(manifest).encode())
     repo = DynamoBackupRepository()
     current = repo.find_stored(backup["id"])
