@@ -24,7 +24,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from platform_backup.adapters import compression, dump_pipeline, dump_process
+from platform_backup.adapters import compression, dump_frames, dump_pipeline, dump_process
 from platform_backup.adapters.dump_pipeline import BackupResult, Progress, run_backup
 from platform_backup.adapters.dump_process import DumpFailed
 from platform_backup.adapters.failover_upload import (
@@ -464,6 +464,14 @@ def test_the_dump_tool_finishes_while_the_compression_is_behind(
             release.set()
 
     monkeypatch.setattr(dump_pipeline, "compressor", lambda kind, level: Held(real(kind, level)))
+
+    class HeldFrames(dump_frames.FramedZstd):
+        # A framed backup (zstd's default) compresses through FramedZstd instead.
+        def write(self, data: Any) -> None:
+            release.wait()
+            super().write(data)
+
+    monkeypatch.setattr(dump_pipeline, "FramedZstd", HeldFrames)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     # When the databases (more SQL than the pipe and the dump tool's buffer hold) are backed up
