@@ -43,6 +43,14 @@ def test_a_bucket_that_does_not_exist_is_refused_with_422(api: ApiClient) -> Non
     assert "does not exist" in response.body["error"]["message"]
 
 
+def test_a_region_botocore_cannot_reach_is_refused_with_422_not_500(api: ApiClient) -> None:
+    # (found by the API fuzz: a well-formed but unknown region name made boto3 raise)
+    region = "jm-zhrvat-lrvxzkzx-jpbzkllmel-qhmf-drmeic-qyvvuyd-wtgt-up-pgo-og-h-6"
+    response = api.post("/v1/storages", storage_body(region=region))
+    assert response.status == 422, response.body
+    assert f"region '{region}' is not an AWS region name" in response.body["error"]["message"]
+
+
 def test_a_bucket_the_deployment_does_not_allow_is_refused_with_422(
     api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,11 @@ class S3BucketProbe:
     def problem(self, bucket: str, region: str) -> str | None:
         """None when the bucket answers and is versioned; otherwise what is wrong, in words for
         the operator."""
-        s3 = client("s3", region)
+        try:
+            s3 = client("s3", region)
+        except BotoCoreError:
+            # InvalidRegionError: a name botocore cannot make an endpoint of.
+            return f"region '{region}' is not an AWS region name: give the bucket's region"
         try:
             s3.head_bucket(Bucket=bucket)
             versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
