@@ -43,8 +43,17 @@ def port_of(endpoint: str) -> int:
 
 
 class EmbeddedAws:
-    def __init__(self, port: int, region: str = DEFAULT_REGION, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int,
+        region: str = DEFAULT_REGION,
+        host: str = "127.0.0.1",
+        run_workflows: bool = True,
+    ) -> None:
+        """``run_workflows=False``: a state machine's executions are started but not run (a
+        test runs their steps itself)."""
         self.host = host
+        self.run_workflows = run_workflows
         self.region = region
         self._requested_port = port
         self._server: ThreadedMotoServer | None = None
@@ -76,7 +85,10 @@ class EmbeddedAws:
         self._saved_config = moto_api_backend.get_config()
         # The Step Functions engine then runs state machines for real, calling Lambda through
         # boto3 at localhost:$MOTO_PORT, i.e. back into this server and the in-process invoker.
-        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+        # Set before any state machine is made: moto keeps them in the engine this chose.
+        moto_api_backend.set_config(
+            {"stepfunctions": {"execute_state_machine": self.run_workflows}}
+        )
 
     def stop(self) -> None:
         if self._server is not None:

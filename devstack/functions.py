@@ -38,6 +38,9 @@ class FunctionSpec:
     # the local stack's setting of that name. None: not in the template, the stack's whole
     # environment (a test's own handler).
     environment: Mapping[str, str | None] | None = None
+    # Variables set over all of the above: a test gives one function a setting or a PATH of its
+    # own (start_stack's ``environment``), as a deployment would through the template.
+    overrides: Mapping[str, str] | None = None
 
     @property
     def code_dir(self) -> str:

@@ -77,13 +77,17 @@ def start_stack(
     clock: Clock = utc_now,
     template_path: Path = TEMPLATE_PATH,
     timeouts: Mapping[str, int] | None = None,
+    environment: Mapping[str, Mapping[str, str]] | None = None,
+    run_workflows: bool = True,
 ) -> Stack:
     """Start everything; port 0 picks a free port (read it back from the Stack).
 
     ``functions`` replaces the registry of handler files (tests point it at their own);
-    ``timeouts`` (function name -> seconds) lowers a template's Timeout, so a test reaches it.
+    ``timeouts`` (function name -> seconds) lowers a template's Timeout, so a test reaches it;
+    ``environment`` (function name -> variables) sets variables in that function's workers;
+    ``run_workflows=False`` starts workflows without running them (a test runs their steps).
     """
-    aws = EmbeddedAws(port=aws_port, region=region)
+    aws = EmbeddedAws(port=aws_port, region=region, run_workflows=run_workflows)
     aws.start()
     try:
         # Read after the embedded AWS set the environment, as the handlers will read it.
@@ -96,6 +100,8 @@ def start_stack(
         )
         for name, seconds in (timeouts or {}).items():
             registry[name] = replace(registry[name], timeout_seconds=seconds)
+        for name, variables in (environment or {}).items():
+            registry[name] = replace(registry[name], overrides=dict(variables))
         invoker = Invoker(registry, region=region, sqs=aws.client("sqs"), workers=True)
         resources = create_resources(
             aws, template, settings, registry, database or DatabaseAccess()

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -160,7 +161,6 @@ class WorkerPool:
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._free_tmpdirs: list[Path] = []
-        self._made = 0
 
     def busy_pids(self) -> list[int]:
         """The workers running an invocation now, init done (a test kills one of them)."""
@@ -218,9 +218,10 @@ class WorkerPool:
             if self._free_tmpdirs:
                 tmpdir = self._free_tmpdirs.pop()
             else:
-                self._made += 1
-                tmpdir = self._tmp_root / f"env-{self._made}"
-                tmpdir.mkdir(parents=True)
+                # Unique under the function's root: a pool replaced when the function's
+                # configuration changed starts new environments beside the old ones' /tmp.
+                self._tmp_root.mkdir(parents=True, exist_ok=True)
+                tmpdir = Path(tempfile.mkdtemp(prefix="env-", dir=self._tmp_root))
         env = {**function_environment(self.spec), **self._credentials}
         worker = Worker(self.spec, env, tmpdir)
         started = time.monotonic()
@@ -261,6 +262,7 @@ def function_environment(spec: FunctionSpec) -> dict[str, str]:
             value = literal if literal is not None else os.environ.get(name)
             if value is not None:
                 base[name] = value
+    base.update(spec.overrides or {})
     path = os.pathsep.join(filter(None, [str(LAYER), os.environ.get("PYTHONPATH")]))
     return {
         **base,

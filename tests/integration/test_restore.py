@@ -1,128 +1,34 @@
-"""Restores end to end: the real API and restore handlers, the real MariaDB and client tools,
-moto's AWS in-process with its Step Functions engine running the real workflow definition
-(statemachines/restore.asl.json), whose tasks call the restore handler through the invoker."""
+"""Restores end to end on the local stack: the real API and restore functions in their worker
+processes, as their template roles, the real MariaDB and client tools, and the embedded AWS's
+Step Functions engine running the real workflow definition (statemachines/restore.asl.json)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-from moto.moto_api._internal.models import moto_api_backend
 
-from platform_backup.adapters import mysql_restore
 from platform_backup.adapters.lease import DynamoLeases
-from platform_backup.adapters.mariadb import MariaDbTools
-from tests.support.api import ApiClient
+from platform_backup.domain.progress import TIME_MARGIN_SECONDS
+from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS
+from platform_backup.settings import RESTORE_APPLY_RATE
 from tests.support.databases import sql
-from tests.support.moto_env import MotoEnv, moto_env
 from tests.support.schedule_times import on_time
+from tests.support.system import EXECUTOR, RESTORE, System, running_system
 
 pytestmark = pytest.mark.integration
 
-ASL = Path(__file__).resolve().parents[2] / "statemachines" / "restore.asl.json"
-RESTORE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:pdb-restore"
-
-
-@dataclass
-class System:
-    env: MotoEnv
-    api: ApiClient
-    plan_id: str
-    databases: list[str]
-
-    def backup(self, scheduled_time: str) -> dict[str, Any]:
-        event = {"planId": self.plan_id, "scheduledTime": scheduled_time}
-        outcome = self.env.invoker.invoke("pdb-executor", event)
-        assert outcome.function_error is None, outcome.payload.decode()
-        result = json.loads(outcome.payload)
-        assert result["status"] == "succeeded", result
-        execution = self.api.get(f"/v1/executions/{result['executionId']}").body
-        return dict(self.api.get(f"/v1/backups/{execution['backupId']}").body)
-
-    def wait(self, restore_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            current = dict(self.api.get(f"/v1/restores/{restore_id}").body)
-            if current["status"] != "running":
-                return current
-            time.sleep(0.1)
-        raise AssertionError(f"restore {restore_id} still running")
-
-    def workflow_status(self, restore_id: str) -> str:
-        sfn = self.env.client("stepfunctions")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            arn = self.env.settings.restore_state_machine_arn.replace(
-                ":stateMachine:", ":execution:"
-            )
-            status = str(sfn.describe_execution(executionArn=f"{arn}:{restore_id}")["status"])
-            if status != "RUNNING":
-                return status
-            time.sleep(0.1)
-        raise AssertionError("the workflow is still running")
-
 
 @pytest.fixture
-def system(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PLATFORM_DB_NAMES": ",".join(platform_dbs),
-    }.items():
-        monkeypatch.setenv(name, value)
-    saved = moto_api_backend.get_config()
-    # moto's engine runs the real definition; under mock_aws its Lambda calls stay in-process.
-    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
-    try:
-        with moto_env() as env:
-            yield _system(env, platform_dbs)
-    finally:
-        moto_api_backend.set_config(saved)
-
-
-def _system(env: MotoEnv, databases: list[str]) -> System:
-    secret = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
-    env.client("secretsmanager").create_secret(
-        Name=env.settings.db_secret_arn, SecretString=json.dumps(secret)
-    )
-    env.client("stepfunctions").create_state_machine(
-        name=env.settings.restore_state_machine_arn.rsplit(":", 1)[-1],
-        definition=ASL.read_text().replace("${RestoreFunctionArn}", RESTORE_ARN),
-        roleArn="arn:aws:iam::123456789012:role/pdb-test-states",
-    )
-    api = ApiClient(env.invoker)
-    storage = api.post(
-        "/v1/storages",
-        {
-            "name": "primary",
-            "role": "local",
-            "bucket": "pdb-primary",
-            "region": "us-east-1",
-            "prefix": "platform-db/",
-            "capacityBytes": 10**11,
-        },
-    ).body["id"]
-    plan = api.post(
-        "/v1/plans",
-        {
-            "name": "platform-db",
-            "localStorageIds": [storage],
-            "policy": {"cycle": "hourly", "startTime": "2026-01-01T00:05:00Z"},
-            "retention": {"local": {"mode": "count", "value": 7}},
-        },
-    )
-    assert plan.status == 201, plan.body
-    return System(env, api, plan.body["id"], databases)
+def system(platform_dbs: list[str]) -> Iterator[System]:
+    with running_system(platform_dbs) as running:
+        yield running
 
 
 def checksums(database: str) -> dict[str, str]:
@@ -280,7 +186,7 @@ def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) 
     # Given a backup whose object has one byte flipped
     backup = system.backup(on_time(18))
     [copy] = backup["copies"]
-    s3 = system.env.client("s3")
+    s3 = system.client("s3")
     body = bytearray(s3.get_object(Bucket=copy["bucket"], Key=copy["key"])["Body"].read())
     body[len(body) // 2] ^= 0x01
     s3.put_object(Bucket=copy["bucket"], Key=copy["key"], Body=bytes(body))
@@ -301,70 +207,82 @@ def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) 
     assert DynamoLeases().holder(system.plan_id) is None
 
 
-def _failing_client(tmp_path: Path) -> MariaDbTools:
-    """A client that applies the first 300 kB of a dump, then fails; once only (queries, which
-    pass their SQL with -e, go through)."""
-    marker = tmp_path / "failed-once"
-    wrapper = tmp_path / "mariadb-fails-once"
+def restore_client(tmp_path: Path, wrapped: str) -> dict[str, dict[str, str]]:
+    """The restore function's environment with a ``mariadb`` first on its PATH that runs
+    ``wrapped`` (a shell script whose ``$CLIENT`` is the real client) for what a dump is piped
+    into; queries, which pass their SQL with -e, go straight to the real client."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    wrapper = directory / "mariadb"
     wrapper.write_text(
         "#!/bin/sh\n"
-        'case " $* " in *" -e "*) exec mariadb "$@";; esac\n'
-        f'if [ -e "{marker}" ]; then exec mariadb "$@"; fi\n'
-        f'touch "{marker}"\n'
-        'head -c 300000 | mariadb "$@"\n'
-        "exit 7\n"
+        f'CLIENT="{shutil.which("mariadb")}"\n'
+        'case " $* " in *" -e "*) exec "$CLIENT" "$@";; esac\n' + wrapped
     )
     wrapper.chmod(0o755)
-    return MariaDbTools(client=str(wrapper))
+    return {RESTORE: {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}}
+
+
+def fails_once(tmp_path: Path, then: str = "") -> dict[str, dict[str, str]]:
+    """A client that applies the first 300 kB of a dump, then fails (exit 7); once only, after
+    which it runs ``then`` and applies the whole dump."""
+    marker = tmp_path / "failed-once"
+    return restore_client(
+        tmp_path,
+        f'if [ -e "{marker}" ]; then {then} exec "$CLIENT" "$@"; fi\n'
+        f'touch "{marker}"\n'
+        'head -c 300000 | "$CLIENT" "$@"\n'
+        "exit 7\n",
+    )
 
 
 def test_a_failure_in_the_middle_of_a_new_database_restore_drops_them(
-    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    platform_dbs: list[str], tmp_path: Path
 ) -> None:
-    backup = system.backup(on_time(17))
-    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _failing_client(tmp_path))
-    started = system.api.post(
-        f"/v1/backups/{backup['id']}/restores",
-        {"target": {"mode": "new-database", "databaseSuffix": "_half"}},
-    )
-    targets = [f"{db}_half" for db in system.databases]
-    try:
-        done = system.wait(started.body["id"])
-        assert (done["status"], done["phase"]) == ("rolled-back", "rollback"), done
-        assert "exit 7" in done["error"]
-        present = sql(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
-            f" WHERE SCHEMA_NAME IN ('{targets[0]}', '{targets[1]}')"
+    with running_system(platform_dbs, environment=fails_once(tmp_path)) as system:
+        backup = system.backup(on_time(17))
+        started = system.api.post(
+            f"/v1/backups/{backup['id']}/restores",
+            {"target": {"mode": "new-database", "databaseSuffix": "_half"}},
         )
-        assert present == ""
-    finally:
-        drop(*targets)
+        targets = [f"{db}_half" for db in system.databases]
+        try:
+            done = system.wait(started.body["id"])
+            assert (done["status"], done["phase"]) == ("rolled-back", "rollback"), done
+            assert "exit 7" in done["error"]
+            present = sql(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+                f" WHERE SCHEMA_NAME IN ('{targets[0]}', '{targets[1]}')"
+            )
+            assert present == ""
+        finally:
+            drop(*targets)
 
 
 def test_a_failure_in_the_middle_of_an_in_place_restore_rolls_back(
-    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    platform_dbs: list[str], tmp_path: Path
 ) -> None:
-    zstack = system.databases[0]
-    backup = system.backup(on_time(16))
-    sql(
-        "CREATE TABLE IF NOT EXISTS AddedLater2 (id INT PRIMARY KEY);"
-        " INSERT INTO AddedLater2 VALUES (1);",
-        zstack,
-    )
-    before = (checksums(zstack), definitions(zstack))
-    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _failing_client(tmp_path))
-    try:
-        started = system.api.post(
-            f"/v1/backups/{backup['id']}/in-place-restores",
-            {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+    zstack = platform_dbs[0]
+    with running_system(platform_dbs, environment=fails_once(tmp_path)) as system:
+        backup = system.backup(on_time(16))
+        sql(
+            "CREATE TABLE IF NOT EXISTS AddedLater2 (id INT PRIMARY KEY);"
+            " INSERT INTO AddedLater2 VALUES (1);",
+            zstack,
         )
-        done = system.wait(started.body["id"])
-        # Then it is rolled back from the safety backup: as it was before the restore
-        assert done["status"] == "rolled-back", done
-        assert done["safetyBackupId"]
-        assert (checksums(zstack), definitions(zstack)) == before
-    finally:
-        sql("DROP TABLE IF EXISTS AddedLater2", zstack)
+        before = (checksums(zstack), definitions(zstack))
+        try:
+            started = system.api.post(
+                f"/v1/backups/{backup['id']}/in-place-restores",
+                {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+            )
+            done = system.wait(started.body["id"])
+            # Then it is rolled back from the safety backup: as it was before the restore
+            assert done["status"] == "rolled-back", done
+            assert done["safetyBackupId"]
+            assert (checksums(zstack), definitions(zstack)) == before
+        finally:
+            sql("DROP TABLE IF EXISTS AddedLater2", zstack)
 
 
 def test_a_restore_is_refused_while_the_plan_is_busy_and_blocks_backups(system: System) -> None:
@@ -397,7 +315,7 @@ def test_a_scheduled_backup_firing_during_a_restore_is_skipped(system: System) -
     try:
         # When the schedule fires while the restore holds the plan's lease
         event = {"planId": system.plan_id, "scheduledTime": on_time(13)}
-        outcome = json.loads(system.env.invoker.invoke("pdb-executor", event).payload)
+        outcome = json.loads(system.invoke(EXECUTOR, event).payload)
         # Then that run is skipped, naming the restore
         assert outcome["status"] == "skipped"
         skipped = system.api.get(f"/v1/executions/{outcome['executionId']}").body
@@ -417,17 +335,14 @@ def _changed_since_backup(zstack: str) -> dict[str, str]:
 
 
 def test_a_restore_that_cannot_fit_the_restore_step_is_refused_by_the_api(
-    system: System, monkeypatch: pytest.MonkeyPatch
+    system: System,
 ) -> None:
-    from platform_backup.composition import common
-
     zstack = system.databases[0]
     backup = system.backup(on_time(6))
     live = _changed_since_backup(zstack)
     # Given an apply rate at which this backup needs 1000 s, and a restore step of 900 s
     rate = backup["rawBytes"] / 1000
-    monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(rate))
-    common.reset()  # the API's next cold start reads it
+    system.configure("pdb-api", environment={RESTORE_APPLY_RATE: str(rate)})
     # When an in-place restore is asked
     refused = system.api.post(
         f"/v1/backups/{backup['id']}/in-place-restores",
@@ -446,15 +361,13 @@ def test_a_restore_that_cannot_fit_the_restore_step_is_refused_by_the_api(
     assert checksums(zstack) == live
 
 
-def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(
-    system: System, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_validate_refuses_a_restore_that_cannot_fit_the_restore_step(system: System) -> None:
     zstack = system.databases[0]
     backup = system.backup(on_time(5))
     live = _changed_since_backup(zstack)
-    # Given the restore function reads a rate at which this backup needs 2000 s (its cold start
-    # comes after the API's, which read the default: the rate changed between the two)
-    monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(backup["rawBytes"] / 2000))
+    # Given the restore function reads a rate at which this backup needs 2000 s, and the API
+    # the default (the rate changed between the two)
+    system.configure(RESTORE, environment={RESTORE_APPLY_RATE: str(backup["rawBytes"] / 2000)})
     started = system.api.post(
         f"/v1/backups/{backup['id']}/in-place-restores",
         {"target": {"mode": "in-place"}, "confirm": "platform-db"},
@@ -475,12 +388,7 @@ def test_a_restore_without_the_time_left_is_not_started(system: System) -> None:
     backup = system.backup(on_time(4))
     live = checksums(zstack)
     # Given a restore function whose Lambda timeout leaves no time beyond the margin
-    from platform_backup.domain.progress import TIME_MARGIN_SECONDS
-
-    invoker = system.env.invoker
-    invoker.functions["pdb-restore"] = replace(
-        invoker.functions["pdb-restore"], timeout_seconds=int(TIME_MARGIN_SECONDS)
-    )
+    system.configure(RESTORE, timeout_seconds=int(TIME_MARGIN_SECONDS))
     # When a restore into new databases runs (in place, the safety backup would need the time
     # too: that case is the next test's)
     started = system.api.post(
@@ -503,7 +411,7 @@ def test_a_restore_without_the_time_left_is_not_started(system: System) -> None:
 
 
 def test_an_in_place_restore_whose_rollback_could_not_fit_is_not_started(
-    system: System, monkeypatch: pytest.MonkeyPatch
+    system: System,
 ) -> None:
     zstack = system.databases[0]
     backup = system.backup(on_time(3))
@@ -518,7 +426,8 @@ def test_an_in_place_restore_whose_rollback_could_not_fit_is_not_started(
         live = (checksums(zstack), definitions(zstack))
         # And an apply rate at which the backup needs 435 s of the restore step's 870 s, so the
         # safety backup of the grown databases would need over 870 s to roll back
-        monkeypatch.setenv("RESTORE_APPLY_BYTES_PER_SECOND", str(backup["rawBytes"] / 435))
+        rate = backup["rawBytes"] / 435
+        system.configure(RESTORE, environment={RESTORE_APPLY_RATE: str(rate)})
         started = system.api.post(
             f"/v1/backups/{backup['id']}/in-place-restores",
             {"target": {"mode": "in-place"}, "confirm": "platform-db"},
@@ -541,30 +450,13 @@ def test_an_in_place_restore_whose_rollback_could_not_fit_is_not_started(
 
 
 @pytest.fixture
-def stepped(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
+def stepped(platform_dbs: list[str]) -> Iterator[System]:
     """The workflow is started but its steps are run here, one invocation each, as its tasks do."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PLATFORM_DB_NAMES": ",".join(platform_dbs),
-    }.items():
-        monkeypatch.setenv(name, value)
-    saved = moto_api_backend.get_config()
-    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": False}})
-    try:
-        with moto_env() as env:
-            yield _system(env, platform_dbs)
-    finally:
-        moto_api_backend.set_config(saved)
+    with running_system(platform_dbs, run_workflows=False) as running:
+        yield running
 
 
 def test_the_restore_keeps_the_plan_between_its_steps(stepped: System) -> None:
-    from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS
-
     backup = stepped.backup(on_time(2))
     started = stepped.api.post(
         f"/v1/backups/{backup['id']}/restores",
@@ -576,9 +468,7 @@ def test_the_restore_keeps_the_plan_between_its_steps(stepped: System) -> None:
     leases = DynamoLeases()
     try:
         for minute, step in enumerate(("validate", "safety-backup", "restore", "replay", "verify")):
-            outcome = stepped.env.invoker.invoke(
-                "pdb-restore", {"step": step, "restoreId": restore_id}
-            )
+            outcome = stepped.invoke(RESTORE, {"step": step, "restoreId": restore_id})
             assert outcome.function_error is None, outcome.payload.decode()
             # After each step the lease is held for longer than one lease period, so a slow
             # transition (a retry's backoff, a cold start) does not free the plan
@@ -587,14 +477,12 @@ def test_the_restore_keeps_the_plan_between_its_steps(stepped: System) -> None:
             assert holder.expires_at - time.time() > 2 * LEASE_TTL_SECONDS, step
             # and a backup fired between two steps is skipped, naming the restore
             scheduled = f"2026-11-26T15:0{minute}:00Z"
-            fired = stepped.env.invoker.invoke(
-                "pdb-executor", {"planId": stepped.plan_id, "scheduledTime": scheduled}
+            fired = stepped.invoke(
+                EXECUTOR, {"planId": stepped.plan_id, "scheduledTime": scheduled}
             )
             skipped = json.loads(fired.payload)
             assert skipped["status"] == "skipped", (step, skipped)
-        outcome = stepped.env.invoker.invoke(
-            "pdb-restore", {"step": "finalize", "restoreId": restore_id}
-        )
+        outcome = stepped.invoke(RESTORE, {"step": "finalize", "restoreId": restore_id})
         assert json.loads(outcome.payload)["status"] == "succeeded", outcome.payload.decode()
         # And the last step frees the plan
         assert leases.holder(stepped.plan_id) is None
@@ -602,45 +490,26 @@ def test_the_restore_keeps_the_plan_between_its_steps(stepped: System) -> None:
         drop(*restored)
 
 
-def test_a_rollback_keeps_the_plan_while_it_runs(
-    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from platform_backup.services import lease_keeper, restore_records
-
-    backup = system.backup(on_time(1))
-    # Given a lease of 2 s renewed every 0.3 s, and a client whose first apply fails halfway and
-    # whose second (the rollback's) takes several lease periods
-    monkeypatch.setattr(restore_records, "LEASE_TTL_SECONDS", 2.0)
-    monkeypatch.setattr(lease_keeper, "HEARTBEAT_SECONDS", 0.3)
-    marker = tmp_path / "failed-once"
-    wrapper = tmp_path / "mariadb-slow-rollback"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case " $* " in *" -e "*) exec mariadb "$@";; esac\n'
-        f'if [ -e "{marker}" ]; then sleep 8; exec mariadb "$@"; fi\n'
-        f'touch "{marker}"\n'
-        'head -c 300000 | mariadb "$@"\n'
-        "exit 7\n"
-    )
-    wrapper.chmod(0o755)
-    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", MariaDbTools(client=str(wrapper)))
-    started = system.api.post(
-        f"/v1/backups/{backup['id']}/in-place-restores",
-        {"target": {"mode": "in-place"}, "confirm": "platform-db"},
-    )
-    restore_id = started.body["id"]
-    # When a backup fires while the rollback runs, more than one lease period into it
-    while system.api.get(f"/v1/restores/{restore_id}").body["phase"] != "rollback":
-        time.sleep(0.1)
-    time.sleep(3)
-    assert system.api.get(f"/v1/restores/{restore_id}").body["status"] == "running"
-    fired = system.env.invoker.invoke(
-        "pdb-executor", {"planId": system.plan_id, "scheduledTime": on_time(0)}
-    )
-    # Then it is skipped, naming the restore: the rollback kept the plan
-    skipped = json.loads(fired.payload)
-    assert skipped["status"] == "skipped", skipped
-    reason = system.api.get(f"/v1/executions/{skipped['executionId']}").body["reason"]
-    assert f"restore {restore_id}" in reason
-    # And the rollback finished
-    assert system.wait(restore_id)["status"] == "rolled-back"
+def test_a_rollback_keeps_the_plan_while_it_runs(platform_dbs: list[str], tmp_path: Path) -> None:
+    # Given a client whose first apply fails halfway and whose second (the rollback's) starts
+    # only after more than one lease period
+    slow_rollback = fails_once(tmp_path, then=f"sleep {LEASE_TTL_SECONDS + 10:.0f};")
+    with running_system(platform_dbs, environment=slow_rollback) as system:
+        backup = system.backup(on_time(1))
+        started = system.api.post(
+            f"/v1/backups/{backup['id']}/in-place-restores",
+            {"target": {"mode": "in-place"}, "confirm": "platform-db"},
+        )
+        restore_id = started.body["id"]
+        # When a backup fires while the rollback runs, more than one lease period into it
+        while system.api.get(f"/v1/restores/{restore_id}").body["phase"] != "rollback":
+            time.sleep(0.1)
+        time.sleep(LEASE_TTL_SECONDS + 3)
+        assert system.api.get(f"/v1/restores/{restore_id}").body["status"] == "running"
+        skipped = system.fire(on_time(0))
+        # Then it is skipped, naming the restore: the rollback kept the plan
+        assert skipped["status"] == "skipped", skipped
+        reason = system.api.get(f"/v1/executions/{skipped['executionId']}").body["reason"]
+        assert f"restore {restore_id}" in reason
+        # And the rollback finished
+        assert system.wait(restore_id)["status"] == "rolled-back"
