@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS
 from platform_backup.settings import RESTORE_APPLY_RATE
 from tests.support.databases import sql
 from tests.support.schedule_times import on_time
-from tests.support.system import EXECUTOR, RESTORE, System, running_system
+from tests.support.system import EXECUTOR, RESTORE, System, fails_once, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -205,35 +203,6 @@ def test_a_corrupted_dump_fails_at_validate_and_touches_nothing(system: System) 
     assert checksums(zstack) == before
     assert system.workflow_status(done["id"]) == "FAILED"
     assert DynamoLeases().holder(system.plan_id) is None
-
-
-def restore_client(tmp_path: Path, wrapped: str) -> dict[str, dict[str, str]]:
-    """The restore function's environment with a ``mariadb`` first on its PATH that runs
-    ``wrapped`` (a shell script whose ``$CLIENT`` is the real client) for what a dump is piped
-    into; queries, which pass their SQL with -e, go straight to the real client."""
-    directory = tmp_path / "bin"
-    directory.mkdir()
-    wrapper = directory / "mariadb"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'CLIENT="{shutil.which("mariadb")}"\n'
-        'case " $* " in *" -e "*) exec "$CLIENT" "$@";; esac\n' + wrapped
-    )
-    wrapper.chmod(0o755)
-    return {RESTORE: {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}}
-
-
-def fails_once(tmp_path: Path, then: str = "") -> dict[str, dict[str, str]]:
-    """A client that applies the first 300 kB of a dump, then fails (exit 7); once only, after
-    which it runs ``then`` and applies the whole dump."""
-    marker = tmp_path / "failed-once"
-    return restore_client(
-        tmp_path,
-        f'if [ -e "{marker}" ]; then {then} exec "$CLIENT" "$@"; fi\n'
-        f'touch "{marker}"\n'
-        'head -c 300000 | "$CLIENT" "$@"\n'
-        "exit 7\n",
-    )
 
 
 def test_a_failure_in_the_middle_of_a_new_database_restore_drops_them(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -182,3 +184,37 @@ def _with_plan(stack: Stack, databases: list[str], fallback: bool) -> System:
     )
     assert plan.status == 201, plan.body
     return System(stack, api, str(plan.body["id"]), storages, databases)
+
+
+def client_wrapper(
+    tmp_path: Path, wrapped: str, function: str = RESTORE
+) -> dict[str, dict[str, str]]:
+    """The function's environment with a ``mariadb`` first on its PATH that runs
+    ``wrapped`` (a shell script whose ``$CLIENT`` is the real client) for what a dump is piped
+    into; queries, which pass their SQL with -e, go straight to the real client."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    wrapper = directory / "mariadb"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'CLIENT="{shutil.which("mariadb")}"\n'
+        'case " $* " in *" -e "*) exec "$CLIENT" "$@";; esac\n' + wrapped
+    )
+    wrapper.chmod(0o755)
+    return {function: {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}}
+
+
+def fails_once(
+    tmp_path: Path, then: str = "", function: str = RESTORE
+) -> dict[str, dict[str, str]]:
+    """A client that applies the first 300 kB of a dump, then fails (exit 7); once only, after
+    which it runs ``then`` and applies the whole dump."""
+    marker = tmp_path / "failed-once"
+    return client_wrapper(
+        tmp_path,
+        f'if [ -e "{marker}" ]; then {then} exec "$CLIENT" "$@"; fi\n'
+        f'touch "{marker}"\n'
+        'head -c 300000 | "$CLIENT" "$@"\n'
+        "exit 7\n",
+        function,
+    )
