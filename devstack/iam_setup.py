@@ -3,7 +3,9 @@
 The template's references resolve to the local stack's names (devstack.names) and ARNs: tables,
 buckets, functions, the state machine, secrets (their ARNs as the embedded Secrets Manager made
 them), queues, the schedule group. Parameters: DatabaseSecretArn is the local database secret,
-RemoteBucketArn the local remote bucket, AllowedBucketArns the ALLOWED_BUCKET_ARNS setting
+RestoreDatabaseSecretArn the restore user's (when the stack has one), RestoreTargetSecretArns
+every secret named TARGET_SECRET_PREFIX* (another server a restore may target), RemoteBucketArn
+the local remote bucket, AllowedBucketArns the ALLOWED_BUCKET_ARNS setting
 (locally `*`: any bucket a test makes, so S3 statements are checked for their actions there).
 """
 
@@ -22,6 +24,8 @@ from devstack.template import Template
 from platform_backup.settings import Settings
 
 STACK_NAME = "pdb"
+# Locally, a secret named so is another database server a restore may target.
+TARGET_SECRET_PREFIX = "pdb-target-"
 
 
 def _secret_arns(aws: EmbeddedAws) -> dict[str, str]:
@@ -63,6 +67,9 @@ def local_resolver(
     ]
     refs["RemoteBucketArn"] = f"arn:aws:s3:::{REMOTE_BUCKET}"
     refs["DatabaseSecretArn"] = secret_arn(settings.db_secret_arn)
+    refs["RestoreTargetSecretArns"] = [arn("secretsmanager", f"secret:{TARGET_SECRET_PREFIX}*")]
+    if settings.restore_db_secret_arn:
+        refs["RestoreDatabaseSecretArn"] = secret_arn(settings.restore_db_secret_arn)
     # A template function's local name is the one the local stack gives its code.
     by_dir = {spec.code_dir: name for name, spec in default_functions(settings).items()}
     function_dirs = template_function_dirs(template)

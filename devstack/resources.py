@@ -70,7 +70,11 @@ def create_resources(
     settings: Settings,
     functions: dict[str, FunctionSpec],
     database: DatabaseAccess,
+    restore_database: DatabaseAccess | None = None,
 ) -> CreatedResources:
+    """``restore_database``: the restore user's login, in its own secret (the settings'
+    RESTORE_DB_SECRET_ARN names it); without it the database secret serves both, as deployed
+    without RestoreDatabaseSecretArn."""
     created = CreatedResources()
     _create_tables(aws, template, settings, created)
     _create_buckets(aws, template, settings, created)
@@ -88,6 +92,13 @@ def create_resources(
         Name=settings.db_secret_arn, SecretString=json.dumps(database.secret())
     )
     created.db_secret = settings.db_secret_arn
+    if restore_database is not None:
+        if not settings.restore_db_secret_arn:
+            raise ValueError("a restore user's login needs RESTORE_DB_SECRET_ARN to name it")
+        aws.client("secretsmanager").create_secret(
+            Name=settings.restore_db_secret_arn,
+            SecretString=json.dumps(restore_database.secret()),
+        )
     # A fresh key per stack: the tokens of a stopped stack mean nothing to the next one.
     aws.client("secretsmanager").create_secret(
         Name=settings.page_token_key_secret_arn, SecretString=secrets.token_urlsafe(48)

@@ -79,13 +79,15 @@ def start_stack(
     timeouts: Mapping[str, int] | None = None,
     environment: Mapping[str, Mapping[str, str]] | None = None,
     run_workflows: bool = True,
+    restore_database: DatabaseAccess | None = None,
 ) -> Stack:
     """Start everything; port 0 picks a free port (read it back from the Stack).
 
     ``functions`` replaces the registry of handler files (tests point it at their own);
     ``timeouts`` (function name -> seconds) lowers a template's Timeout, so a test reaches it;
     ``environment`` (function name -> variables) sets variables in that function's workers;
-    ``run_workflows=False`` starts workflows without running them (a test runs their steps).
+    ``run_workflows=False`` starts workflows without running them (a test runs their steps);
+    ``restore_database``: the restore user's login, in the secret RESTORE_DB_SECRET_ARN names.
     """
     aws = EmbeddedAws(port=aws_port, region=region, run_workflows=run_workflows)
     aws.start()
@@ -104,7 +106,7 @@ def start_stack(
             registry[name] = replace(registry[name], overrides=dict(variables))
         invoker = Invoker(registry, region=region, sqs=aws.client("sqs"), workers=True)
         resources = create_resources(
-            aws, template, settings, registry, database or DatabaseAccess()
+            aws, template, settings, registry, database or DatabaseAccess(), restore_database
         )
         # Each function calls the embedded AWS as its own role, with the template's policies.
         iam = build_local_iam(aws, template, settings, registry)

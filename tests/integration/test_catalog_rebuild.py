@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from devstack.gateway import ApiGateway
 from platform_backup_cli.main import app
 from tests.integration.test_restore import System, checksums, drop, system  # noqa: F401
 from tests.support.schedule_times import on_time
@@ -26,13 +25,9 @@ KEPT = ("id", "planId", "executionId", "trigger", "rawBytes", "compressedBytes",
 
 @pytest.fixture
 def cli(system: System) -> Iterator[Cli]:  # noqa: F811
-    gateway = ApiGateway(0, system.env.client("lambda"), "pdb-api")
-    gateway.start()
+    """The CLI, on the local stack's API Gateway."""
     runner = CliRunner(env={"COLUMNS": "200", "PLATFORM_BACKUP_API": None})
-    try:
-        yield lambda *args: runner.invoke(app, ["--api", gateway.url, *args])
-    finally:
-        gateway.stop()
+    yield lambda *args: runner.invoke(app, ["--api", system.stack.api_url, *args])
 
 
 def listed(stack: System) -> list[dict[str, Any]]:
@@ -45,8 +40,8 @@ def storage(stack: System) -> dict[str, Any]:
 
 
 def lose_the_catalog(stack: System) -> None:
-    table = stack.env.client("dynamodb")
-    name = stack.env.settings.backups_table
+    table = stack.client("dynamodb")
+    name = stack.settings.backups_table
     for page in table.get_paginator("scan").paginate(TableName=name):
         for item in page["Items"]:
             table.delete_item(TableName=name, Key={"id": item["id"]})
@@ -59,7 +54,7 @@ def test_a_lost_catalog_is_rebuilt_from_storage_and_works_as_before(
     # Given three backups made by the real executor and a fourth whose dump was damaged since
     made = [system.backup(on_time(4 - hour)) for hour in range(4)]
     *good, damaged = made
-    s3 = system.env.client("s3")
+    s3 = system.client("s3")
     [copy] = damaged["copies"]
     size = s3.head_object(Bucket=copy["bucket"], Key=copy["key"])["ContentLength"]
     s3.put_object(Bucket=copy["bucket"], Key=copy["key"], Body=b"\0" * size)
@@ -123,7 +118,7 @@ def test_a_lost_catalog_is_rebuilt_from_storage_and_works_as_before(
     }
     assert system.api.put(f"/v1/plans/{system.plan_id}", body).status == 200
     event = {"detail": {"planId": system.plan_id}}
-    outcome = system.env.invoker.invoke("pdb-retention", event)
+    outcome = system.invoke("pdb-retention", event)
     assert outcome.function_error is None, outcome.payload.decode()
     # Then the rebuilt records are pruned like any: only the newest is left, objects and all
     newest = good[-1]

@@ -2,7 +2,7 @@
 and nothing more: the dump user backs up (and takes the safety backup), the restore user applies;
 both succeed and the restore is identical. With one grant taken away, the job fails before it
 touches anything, naming the missing right. The same system as tests/integration/test_restore.py:
-the real API, executor and workflow, the real MariaDB and client tools."""
+the local stack's API, executor and workflow, the real MariaDB and client tools."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from devstack.config import DatabaseAccess
 from platform_backup.adapters.db_privileges import DUMP_RIGHTS, RESTORE_RIGHTS
-from platform_backup.composition.common import reset
-from tests.integration.test_restore import System, checksums, definitions, drop, system
+from tests.integration.test_restore import checksums, definitions, drop
 from tests.support.databases import RUN_ID, sql
 from tests.support.schedule_times import on_time
+from tests.support.system import EXECUTOR, System, running_system
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["system"]  # the restore system fixture, shared with test_restore.py
 
 HOSTS = ("127.0.0.1", "localhost")
 
@@ -54,39 +53,36 @@ def grants(users: Users, databases: list[str]) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def users(system: System, monkeypatch: pytest.MonkeyPatch) -> Iterator[Users]:
-    """The two users, their secrets in the RDS format: the dump user's as DB_SECRET_ARN, the
-    restore user's as RESTORE_DB_SECRET_ARN; dropped after."""
+def users(platform_dbs: list[str]) -> Iterator[dict[str, DatabaseAccess]]:
+    """The two users (dump, restore) with the README's grants; dropped after."""
     made = Users(f"pdbt_{RUN_ID}_dump", f"pdbt_{RUN_ID}_restore")
-    secretsmanager = system.env.client("secretsmanager")
-    for name, statements in grants(made, system.databases).items():
+    logins = {}
+    for name, statements in grants(made, platform_dbs).items():
         password = f"Pw#{secrets.token_hex(8)} ;"
         for host in HOSTS:
             sql(f"CREATE USER '{name}'@'{host}' IDENTIFIED BY '{password}'")
             sql("".join(f"{grant} TO '{name}'@'{host}';" for grant in statements))
-        value = json.dumps(
-            {"host": "127.0.0.1", "port": 3306, "username": name, "password": password}
-        )
-        if name == made.dump:
-            secretsmanager.put_secret_value(
-                SecretId=system.env.settings.db_secret_arn, SecretString=value
-            )
-        else:
-            secretsmanager.create_secret(Name="pdbt-restore-user", SecretString=value)
-    monkeypatch.setenv("RESTORE_DB_SECRET_ARN", "pdbt-restore-user")
-    reset()  # the functions' next cold start reads the secrets' names again
+        logins[name] = DatabaseAccess(username=name, password=password)
     try:
-        yield made
+        yield {"dump": logins[made.dump], "restore": logins[made.restore]}
     finally:
         for name in (made.dump, made.restore):
             for host in HOSTS:
                 sql(f"DROP USER IF EXISTS '{name}'@'{host}'")
 
 
+@pytest.fixture
+def system(platform_dbs: list[str], users: dict[str, DatabaseAccess]) -> Iterator[System]:
+    """The stack with the dump user's secret as the database secret (DatabaseSecretArn) and the
+    restore user's in its own (RestoreDatabaseSecretArn)."""
+    with running_system(
+        platform_dbs, database=users["dump"], restore_database=users["restore"]
+    ) as running:
+        yield running
+
+
 def run(system: System, scheduled_time: str) -> dict[str, object]:
-    outcome = system.env.invoker.invoke(
-        "pdb-executor", {"planId": system.plan_id, "scheduledTime": scheduled_time}
-    )
+    outcome = system.invoke(EXECUTOR, {"planId": system.plan_id, "scheduledTime": scheduled_time})
     assert outcome.function_error is None, outcome.payload.decode()
     result = json.loads(outcome.payload)
     return dict(system.api.get(f"/v1/executions/{result['executionId']}").body)
@@ -100,7 +96,7 @@ def restore(system: System, backup_id: str, body: dict[str, object]) -> dict[str
     return system.wait(started.body["id"])
 
 
-def test_backup_and_restore_with_exactly_the_readme_grants(system: System, users: Users) -> None:
+def test_backup_and_restore_with_exactly_the_readme_grants(system: System) -> None:
     # Given a backup made as the dump user
     backup = system.backup(on_time(20))
     before = {db: (checksums(db), definitions(db)) for db in system.databases}
@@ -128,13 +124,13 @@ def test_backup_and_restore_with_exactly_the_readme_grants(system: System, users
 
 
 def test_a_dump_user_without_trigger_fails_naming_it_before_dumping(
-    system: System, users: Users
+    system: System, users: dict[str, DatabaseAccess]
 ) -> None:
     # Given the dump user without TRIGGER on the ZStack database (mariadb-dump would leave the
     # triggers out and exit 0)
     zstack = system.databases[0]
     for host in HOSTS:
-        sql(f"REVOKE TRIGGER ON `{pattern(zstack)}`.* FROM '{users.dump}'@'{host}'")
+        sql(f"REVOKE TRIGGER ON `{pattern(zstack)}`.* FROM '{users['dump'].username}'@'{host}'")
     # When a backup runs
     execution = run(system, on_time(19))
     # Then it failed naming the right, and no backup was made
@@ -144,7 +140,7 @@ def test_a_dump_user_without_trigger_fails_naming_it_before_dumping(
 
 
 def test_a_restore_user_without_create_routine_fails_naming_it_with_nothing_applied(
-    system: System, users: Users
+    system: System, users: dict[str, DatabaseAccess]
 ) -> None:
     # Given a backup, and the restore user without CREATE ROUTINE on the databases it would make
     backup = system.backup(on_time(18))
@@ -152,7 +148,7 @@ def test_a_restore_user_without_create_routine_fails_naming_it_with_nothing_appl
     for host in HOSTS:
         sql(
             f"REVOKE CREATE ROUTINE ON `{pattern(sakila)}\\_restored\\_%`.*"
-            f" FROM '{users.restore}'@'{host}'"
+            f" FROM '{users['restore'].username}'@'{host}'"
         )
     # When it restores into new databases
     done = restore(

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from platform_backup.adapters import mysql_restore
-from platform_backup.adapters.mariadb import MariaDbTools
 from tests.integration import test_restore
-from tests.integration.test_restore import System, checksums, definitions, drop
+from tests.integration.test_restore import checksums, definitions, drop
 from tests.support.databases import ROOT, RUN_ID, sql
 from tests.support.schedule_times import on_time
+from tests.support.system import System, client_wrapper, running_system
 
 pytestmark = pytest.mark.integration
 system = test_restore.system  # the same System fixture
@@ -63,38 +62,38 @@ def test_both_fixtures_come_back_the_same_through_the_parallel_restore(system: S
         drop(*restored.values())
 
 
-def _held_client(tmp_path: Path, lock: str) -> MariaDbTools:
+def _held_client(tmp_path: Path, lock: str) -> dict[str, dict[str, str]]:
     """The client, but its second run (the first of the rows) waits first for a user lock the
     test holds, so that the test can find its connection and kill it."""
     counter, guard = tmp_path / "runs", tmp_path / "runs.lock"
-    wrapper = tmp_path / "mariadb-held"
-    wrapper.write_text(
-        "#!/bin/bash\n"
-        'case " $* " in *" -e "*) exec mariadb "$@";; esac\n'
+    return client_wrapper(
+        tmp_path,
         f'exec 9>"{guard}"; flock 9\n'
         f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 )); echo $n > "{counter}"\n'
         "exec 9>&-\n"
         'if [ "$n" = 2 ]; then\n'
-        f'  {{ echo "SELECT GET_LOCK(\'{lock}\', 3600);"; cat; }} | mariadb "$@"\n'
+        f'  {{ echo "SELECT GET_LOCK(\'{lock}\', 3600);"; cat; }} | "$CLIENT" "$@"\n'
         "  exit $?\n"
         "fi\n"
-        'exec mariadb "$@"\n'
+        'exec "$CLIENT" "$@"\n',
     )
-    wrapper.chmod(0o755)
-    return MariaDbTools(client=str(wrapper))
 
 
 def test_a_connection_killed_mid_restore_fails_it_with_nothing_left(
-    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    platform_dbs: list[str], tmp_path: Path
 ) -> None:
-    backup = system.backup(on_time(1))
     lock = f"pdbt_hold_{RUN_ID}"
+    with running_system(platform_dbs, environment=_held_client(tmp_path, lock)) as system:
+        _kill_a_connection_mid_restore(system, lock)
+
+
+def _kill_a_connection_mid_restore(system: System, lock: str) -> None:
+    backup = system.backup(on_time(1))
     # Given the lock the restore's first rows connection will wait for, held here
     holder = subprocess.Popen([*ROOT, "--batch"], stdin=subprocess.PIPE, text=True)
     assert holder.stdin is not None
     holder.stdin.write(f"SELECT GET_LOCK('{lock}', 0);\n")
     holder.stdin.flush()
-    monkeypatch.setattr(mysql_restore, "DEFAULT_TOOLS", _held_client(tmp_path, lock))
     targets = [f"{db}_kill" for db in system.databases]
     killed: list[str] = []
 

@@ -1,9 +1,10 @@
 """Immutable off-site copies: a remote copy on a bucket with S3 Object Lock carries a retain-until
 date from the plan's remote policy; neither a forced delete nor retention removes it before then.
-The real executor, API and retention service, with moto's S3 enforcing the lock."""
+The local stack's executor, API and retention functions, with moto's S3 enforcing the lock."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,12 +12,12 @@ from typing import Any
 import pytest
 
 from platform_backup.adapters.backup_repo import DynamoBackupRepository
-from platform_backup.adapters.plan_repo import DynamoPlanRepository
-from platform_backup.adapters.s3_objects import S3Objects
-from platform_backup.services.retention import RetentionService
+from platform_backup.adapters.tables import BackupItem
+from platform_backup.domain.backup import Backup
+from platform_backup.services.ports import Stored
 from tests.integration import test_restore as base
-from tests.integration.test_restore import System
 from tests.support.schedule_times import on_time
+from tests.support.system import System
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ def _remote(backup: dict[str, Any]) -> dict[str, Any]:
 
 
 def _versions(system: System, bucket: str, key: str) -> list[str]:
-    listed = system.env.client("s3").list_object_versions(Bucket=bucket, Prefix=key)
+    listed = system.client("s3").list_object_versions(Bucket=bucket, Prefix=key)
     return [v["VersionId"] for v in listed.get("Versions", []) if v["Key"] == key]
 
 
@@ -66,12 +67,12 @@ def test_a_remote_copy_is_locked_for_the_policy_and_survives_a_forced_delete(
     backup = locked.backup(on_time(5))
     remote = _remote(backup)
     # Then the copy carries the lock S3 shows, governance mode, for the count's 30 days
-    head = locked.env.client("s3").head_object(Bucket="pdb-remote", Key=remote["key"])
+    head = locked.client("s3").head_object(Bucket="pdb-remote", Key=remote["key"])
     assert head["ObjectLockMode"] == "GOVERNANCE"
     until = head["ObjectLockRetainUntilDate"]
     assert before + timedelta(days=30) <= until <= datetime.now(UTC) + timedelta(days=30)
     assert datetime.fromisoformat(remote["lockedUntil"]) == until
-    manifest = locked.env.client("s3").head_object(Bucket="pdb-remote", Key=remote["manifestKey"])
+    manifest = locked.client("s3").head_object(Bucket="pdb-remote", Key=remote["manifestKey"])
     assert manifest["ObjectLockRetainUntilDate"] == until
     # When it is deleted by force through the API
     refused = locked.api.delete(f"/v1/backups/{backup['id']}?force=true")
@@ -84,15 +85,25 @@ def test_a_remote_copy_is_locked_for_the_policy_and_survives_a_forced_delete(
             assert _versions(locked, copy["bucket"], key), key
 
 
-def _retention(clock: datetime) -> RetentionService:
-    return RetentionService(
-        plans=DynamoPlanRepository(),
-        backups=DynamoBackupRepository(),
-        objects=S3Objects(),
-        clock=lambda: clock,
-        safety_days=7,
-        default_region="us-east-1",
-    )
+def _retention(system: System) -> dict[str, Any]:
+    """The retention function's run for the plan (as after a plan's policy changed): its
+    summary."""
+    outcome = system.invoke("pdb-retention", {"planId": system.plan_id})
+    assert outcome.function_error is None, outcome.payload.decode()
+    return dict(json.loads(outcome.payload))
+
+
+def _record_lock_until(backup_id: str, until: datetime) -> None:
+    """The remote copy's recorded lock date set to ``until`` (as an administrator would, beside
+    shortening S3's lock with the governance bypass)."""
+    item = BackupItem.get(backup_id, consistent_read=True)
+    current = Backup.model_validate(item.body)
+    copies = [
+        c.model_copy(update={"lockedUntil": until}) if c.role == "remote" else c
+        for c in current.copies
+    ]
+    new = current.model_copy(update={"copies": copies})
+    assert DynamoBackupRepository().replace(Stored(current, item.body), new) is not None
 
 
 def test_retention_keeps_a_locked_remote_copy_until_its_date(locked: System) -> None:
@@ -102,16 +113,16 @@ def test_retention_keeps_a_locked_remote_copy_until_its_date(locked: System) -> 
     remote = _remote(older)
     until = datetime.fromisoformat(remote["lockedUntil"])
     # When retention runs before the older copy's date
-    summary = _retention(datetime.now(UTC)).apply(locked.plan_id)
+    summary = _retention(locked)
     # Then it keeps the copy, saying why
-    assert summary.pruned == []
-    [why] = [p for p in summary.protected if "/remote/" in p]
+    assert summary["pruned"] == []
+    [why] = [p for p in summary["protected"] if "/remote/" in p]
     assert f"Object Lock keeps the copy until {until.isoformat()}" in why
     assert _versions(locked, "pdb-remote", remote["key"])
     assert _remote(locked.api.get(f"/v1/backups/{older['id']}").body) == remote
-    # When its date has passed (S3's lock shortened by an administrator with the governance
-    # bypass, the service's clock past the recorded date)
-    s3 = locked.env.client("s3")
+    # When its date has passed (S3's lock and the recorded date shortened by an administrator,
+    # S3's with the governance bypass)
+    s3 = locked.client("s3")
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     for key in (remote["key"], remote["manifestKey"]):
         s3.put_object_retention(
@@ -120,11 +131,12 @@ def test_retention_keeps_a_locked_remote_copy_until_its_date(locked: System) -> 
             Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon},
             BypassGovernanceRetention=True,
         )
+    _record_lock_until(older["id"], soon)
     while datetime.now(UTC) <= soon + timedelta(seconds=1):
         time.sleep(0.2)
-    summary = _retention(until + timedelta(seconds=1)).apply(locked.plan_id)
+    summary = _retention(locked)
     # Then retention prunes it, objects and versions included
-    assert summary.pruned == [f"{older['id']}/remote/{remote['storageId']}"]
+    assert summary["pruned"] == [f"{older['id']}/remote/{remote['storageId']}"]
     assert _versions(locked, "pdb-remote", remote["key"]) == []
     assert _versions(locked, "pdb-remote", remote["manifestKey"]) == []
 

@@ -23,9 +23,8 @@ from moto.s3.responses import S3Response
 
 from tests.integration.test_restore import checksums
 from tests.support.databases import RUN_ID, sql
+from tests.support.system import PLAN_NAME, RESTORE
 from tests.support.worker_faults import (
-    PLAN_NAME,
-    RESTORE,
     Backups,
     hanging,
     protect,

@@ -9,41 +9,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto.moto_api._internal.models import moto_api_backend
 
-from tests.integration import test_restore as base
-from tests.integration.test_restore import System, checksums, definitions, drop
+from tests.integration.test_restore import checksums, definitions, drop
 from tests.support.databases import sql
-from tests.support.moto_env import moto_env
 from tests.support.schedule_times import on_time
+from tests.support.system import RESTORE, System, running_system
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def system(platform_dbs: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
-    """test_restore.py's system, its workflow started but not run: the test runs the steps."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PLATFORM_DB_NAMES": ",".join(platform_dbs),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    saved = moto_api_backend.get_config()
-    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": False}})
-    try:
-        with moto_env() as env:
-            yield base._system(env, platform_dbs)
-    finally:
-        moto_api_backend.set_config(saved)
+def system(platform_dbs: list[str]) -> Iterator[System]:
+    """The system with its workflows started but not run: the test runs the steps."""
+    with running_system(platform_dbs, run_workflows=False) as running:
+        yield running
 
 
 def _step(system: System, step: str, restore_id: str) -> Any:
-    return system.env.invoker.invoke("pdb-restore", {"step": step, "restoreId": restore_id})
+    return system.invoke(RESTORE, {"step": step, "restoreId": restore_id})
 
 
 def _start_unrun(system: System, backup_id: str, suffix: str) -> str:
@@ -79,7 +62,7 @@ def test_an_object_replaced_after_validation_is_never_applied(system: System) ->
         # When Validate has checked the object
         assert _step(system, "validate", restore_id).function_error is None
         # and the object is then replaced by the other backup's bytes
-        s3 = system.env.client("s3")
+        s3 = system.client("s3")
         swapped = s3.get_object(Bucket=other_copy["bucket"], Key=other_copy["key"])["Body"].read()
         s3.put_object(Bucket=copy["bucket"], Key=copy["key"], Body=swapped)
         # and the remaining steps run
@@ -109,7 +92,7 @@ def test_a_validated_version_that_is_gone_fails_the_restore_with_nothing_applied
     try:
         assert _step(system, "validate", restore_id).function_error is None
         # When the validated version is deleted and another put in its place
-        s3 = system.env.client("s3")
+        s3 = system.client("s3")
         validated = system.api.get(f"/v1/restores/{restore_id}").body
         versions = s3.list_object_versions(Bucket=copy["bucket"], Prefix=copy["key"])
         [version] = [v for v in versions["Versions"] if v["Key"] == copy["key"]]
@@ -131,7 +114,7 @@ def test_a_copy_that_cannot_be_pinned_is_refused_at_validation(system: System) -
     # Given a backup whose bucket stopped keeping versions, its object rewritten (same bytes)
     backup = system.backup(on_time(1))
     [copy] = backup["copies"]
-    s3 = system.env.client("s3")
+    s3 = system.client("s3")
     body = s3.get_object(Bucket=copy["bucket"], Key=copy["key"])["Body"].read()
     s3.put_bucket_versioning(Bucket=copy["bucket"], VersioningConfiguration={"Status": "Suspended"})
     s3.put_object(Bucket=copy["bucket"], Key=copy["key"], Body=body)

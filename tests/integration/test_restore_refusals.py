@@ -32,7 +32,7 @@ def forge(system: System, backup: dict[str, Any], after_use: bytes) -> int:
     its manifest and record) so its dump carries ``after_use`` after its first USE line; the
     line number it lands on."""
     [copy] = backup["copies"]
-    s3 = system.env.client("s3")
+    s3 = system.client("s3")
     body = s3.get_object(Bucket=copy["bucket"], Key=copy["key"])["Body"].read()
     # (a framed backup is many frames: all of them)
     text = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(body)

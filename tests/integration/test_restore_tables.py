@@ -107,7 +107,7 @@ def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: 
         assert [f.split(".")[0] for f in refused.error_fields] == ["tables"], refused.body
     # And a backup made before table indexes (its manifest has none) is refused too
     [copy] = backup["copies"]
-    s3 = system.env.client("s3")
+    s3 = system.client("s3")
     manifest = json.loads(
         s3.get_object(Bucket=copy["bucket"], Key=copy["manifestKey"])["Body"].read()
     )

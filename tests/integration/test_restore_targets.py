@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from devstack.iam_setup import TARGET_SECRET_PREFIX
 from devstack.private_server import PrivateServer, private_server
 from platform_backup.adapters.lease import DynamoLeases
-from platform_backup.composition.retention import retention
-from tests.integration.test_restore import System, drop, system
+from tests.integration.test_restore import drop, system
 from tests.support.databases import RUN_ID, sql
 from tests.support.schedule_times import on_time
+from tests.support.system import System
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +53,8 @@ class Server:
             "password": self.password,
             "dbInstanceIdentifier": "platform-db-dr",
         }
-        created = system.env.client("secretsmanager").create_secret(
-            Name=f"pdbt-dr-{self.port}", SecretString=json.dumps(value)
+        created = system.client("secretsmanager").create_secret(
+            Name=f"{TARGET_SECRET_PREFIX}dr-{self.port}", SecretString=json.dumps(value)
         )
         return str(created["ARN"])
 
@@ -173,10 +174,10 @@ def test_in_place_onto_another_server_replaces_what_it_holds(
 @pytest.fixture
 def synced(system: System) -> System:
     """The plan syncs to a remote storage in another region and keeps one local copy."""
-    system.env.client("s3").create_bucket(
+    system.client("s3").create_bucket(
         Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    system.env.client("s3").put_bucket_versioning(
+    system.client("s3").put_bucket_versioning(
         Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"}
     )
     remote = system.api.post(
@@ -216,7 +217,8 @@ def test_a_backup_whose_local_copy_was_pruned_is_restored_from_its_remote_copy(
     try:
         system.backup(on_time(17))
         # And retention pruned the older backup's local copy
-        retention().apply(system.plan_id)
+        pruned = system.invoke("pdb-retention", {"planId": system.plan_id})
+        assert pruned.function_error is None, pruned.payload.decode()
         copies = system.api.get(f"/v1/backups/{older['id']}").body["copies"]
         assert [(c["role"], c["status"]) for c in copies] == [("remote", "available")]
         # When it is restored from its local copy
@@ -260,8 +262,8 @@ def test_in_place_onto_the_platform_server_by_another_secret_is_refused_untouche
     before = {db: snapshot(sql, db) for db in system.databases}
     # Given a second secret that reaches the platform database's own server
     value = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
-    created = system.env.client("secretsmanager").create_secret(
-        Name=f"pdbt-same-{RUN_ID}", SecretString=json.dumps(value)
+    created = system.client("secretsmanager").create_secret(
+        Name=f"{TARGET_SECRET_PREFIX}same-{RUN_ID}", SecretString=json.dumps(value)
     )
     # When it is named as another server, to restore in place without a safety backup
     done = restore(

@@ -19,8 +19,8 @@ from moto.s3.models import S3Backend
 
 from devstack.resources import REMOTE_BUCKET
 from tests.support.databases import RUN_ID, sql
+from tests.support.system import EXECUTOR
 from tests.support.worker_faults import (
-    EXECUTOR,
     Backups,
     hanging,
     poll,

@@ -30,6 +30,7 @@ from tests.support.api import ApiClient
 EXECUTOR = "pdb-executor"
 RESTORE = "pdb-restore"
 PLAN_NAME = "platform-db"
+RESTORE_SECRET = "pdb-restore-db"
 LOCAL_STORAGES = {"primary": "pdb-primary", "fallback": "pdb-fallback"}
 
 
@@ -134,14 +135,19 @@ def running_system(
     timeouts: Mapping[str, int] | None = None,
     environment: Mapping[str, Mapping[str, str]] | None = None,
     database: DatabaseAccess | None = None,
+    restore_database: DatabaseAccess | None = None,
 ) -> Iterator[System]:
     """The stack protecting ``databases``, with a plan on the primary storage (and the fallback
     with ``fallback``). ``run_workflows=False``: a restore's workflow is started but not run,
     and the test runs its steps. ``timeouts``, ``environment`` and ``database`` (the server
-    and login the platform database's secret holds): start_stack's."""
-    saved = os.environ.get("PLATFORM_DB_NAMES")
+    and login the platform database's secret holds): start_stack's; ``restore_database``: the
+    restore user's login, in a secret of its own (RestoreDatabaseSecretArn deployed)."""
     # Read by each function's workers when they start, which is any time during the test.
-    os.environ["PLATFORM_DB_NAMES"] = ",".join(databases)
+    variables = {"PLATFORM_DB_NAMES": ",".join(databases)}
+    if restore_database is not None:
+        variables["RESTORE_DB_SECRET_ARN"] = RESTORE_SECRET
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     # Far in the past: no schedule of the plan comes due while the test runs.
     stack = start_stack(
         0,
@@ -151,6 +157,7 @@ def running_system(
         environment=environment,
         database=database,
         run_workflows=run_workflows,
+        restore_database=restore_database,
     )
     try:
         # The test's own reads and writes of records (an administrator's) go to this stack.
@@ -160,10 +167,11 @@ def running_system(
         assert [str(call) for call in stack.iam.ungranted()] == []
     finally:
         stack.stop()
-        if saved is None:
-            os.environ.pop("PLATFORM_DB_NAMES", None)
-        else:
-            os.environ["PLATFORM_DB_NAMES"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _with_plan(stack: Stack, databases: list[str], fallback: bool) -> System:

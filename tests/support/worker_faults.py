@@ -7,26 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devstack import Stack, start_stack
 from devstack.resources import REMOTE_BUCKET
 from devstack.template import load_template, properties
 from platform_backup.services.lease_keeper import LEASE_TTL_SECONDS
-from tests.support.api import ApiClient
 from tests.support.databases import RUN_ID, sql
+from tests.support.system import System, running_system
 
-EXECUTOR = "pdb-executor"
-RESTORE = "pdb-restore"
-PLAN_NAME = "platform-db"
 BUCKETS = {"PrimaryBucket": "pdb-primary", "FallbackBucket": "pdb-fallback"}
 ABANDONED = "the executor stopped in the middle of the run (its lease expired)"
 
@@ -51,7 +47,7 @@ def small_database() -> Iterator[str]:
 
 
 def protect(monkeypatch: pytest.MonkeyPatch, database: str) -> None:
-    """The stack started next protects ``database`` (its functions read it at cold start)."""
+    """The stack started next (running_stack) protects ``database``."""
     monkeypatch.setenv("PLATFORM_DB_NAMES", database)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
 
@@ -105,22 +101,15 @@ def hanging(
 
 
 class Backups:
-    """The local stack with one plan on the protected databases, driven through the API; with
-    ``remote``, the plan copies each backup to the stack's remote bucket (Object Lock on)."""
+    """The system of tests/support/system.py (the local stack, one plan on the protected
+    databases, a primary and a fallback storage), driven through the API; with ``remote``, the
+    plan copies each backup to the stack's remote bucket (Object Lock on)."""
 
-    def __init__(self, stack: Stack, remote: bool = False) -> None:
-        self.stack = stack
-        self.api = ApiClient(stack.invoker)
-        storages = [
-            self.api.add_storage(name, bucket, capacity=10**11, prefix="platform-db/")
-            for name, bucket in (("primary", "pdb-primary"), ("fallback", "pdb-fallback"))
-        ]
-        body: dict[str, Any] = {
-            "name": PLAN_NAME,
-            "localStorageIds": storages,
-            "policy": {"cycle": "hourly", "startTime": "2026-01-01T00:05:00Z"},
-            "retention": {"local": {"mode": "count", "value": 7}},
-        }
+    def __init__(self, system: System, remote: bool = False) -> None:
+        self.system = system
+        self.stack = system.stack
+        self.api = system.api
+        self.plan_id = system.plan_id
         if remote:
             made = self.api.post(
                 "/v1/storages",
@@ -134,12 +123,13 @@ class Backups:
                 },
             )
             assert made.status == 201, made.body
+            plan = self.api.get(f"/v1/plans/{self.plan_id}").body
+            body = {k: plan[k] for k in ("name", "localStorageIds", "policy", "retention")}
             body["remoteSync"] = True
             body["remoteStorageId"] = made.body["id"]
             body["retention"]["remote"] = {"mode": "count", "value": 7}
-        plan = self.api.post("/v1/plans", body)
-        assert plan.status == 201, plan.body
-        self.plan_id: str = plan.body["id"]
+            replaced = self.api.put(f"/v1/plans/{self.plan_id}", body)
+            assert replaced.status == 200, replaced.body
 
     def run_now(self) -> str:
         started = self.api.post(f"/v1/plans/{self.plan_id}/executions")
@@ -240,14 +230,10 @@ class Backups:
 
 @contextmanager
 def running_stack(remote: bool = False, **options: Any) -> Iterator[Backups]:
-    # Far in the past: no schedule of the plan comes due while the test runs.
-    stack = start_stack(0, 0, clock=lambda: datetime(2001, 1, 1, tzinfo=UTC), **options)
-    try:
-        yield Backups(stack, remote=remote)
-        # Each function ran as its template role: it made no call the role does not grant.
-        assert [str(call) for call in stack.iam.ungranted()] == []
-    finally:
-        stack.stop()
+    """The system on the database ``protect`` named; ``options``: running_system's."""
+    databases = os.environ["PLATFORM_DB_NAMES"].split(",")
+    with running_system(databases, fallback=True, **options) as system:
+        yield Backups(system, remote=remote)
 
 
 def the_next_trigger_finds_the_plan_free_and_fails_the_abandoned_run(
