@@ -1,6 +1,8 @@
-"""The archiver end to end: the real handler, a private MariaDB server with binary logging, the
-real mariadb-binlog over the replication protocol, moto's AWS in-process. Segments are compared
-with the very files in the server's binary-log directory."""
+"""The archiver end to end on the local stack: the real archiver function in its worker
+processes, as its template role, a private MariaDB server with binary logging as the platform
+database (reached through the secret, as the archiver's own user), the real mariadb-binlog over
+the replication protocol. Segments are compared with the very files in the server's binary-log
+directory."""
 
 from __future__ import annotations
 
@@ -14,34 +16,47 @@ from typing import Any
 import pytest
 import zstandard
 
+from devstack.config import DatabaseAccess
 from devstack.private_server import PrivateServer, private_server
+from devstack.resources import REMOTE_BUCKET
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.binlog_events import BinlogScanner
 from platform_backup.domain.recovery import BREAK_PURGED, Segment
+from platform_backup.observability import NAMESPACE
 from tests.support.api import ApiClient
 from tests.support.databases import RUN_ID
-from tests.support.moto_env import MotoEnv, moto_env
+from tests.support.system import System, running_system
 
 pytestmark = pytest.mark.integration
 
 # What the README asks of the archiver's user: nothing more.
 ARCHIVER_GRANTS = "REPLICATION SLAVE, BINLOG MONITOR, RELOAD, SELECT"
+ARCHIVER = "pdb-archiver"
 
 
 @dataclass
 class Archive:
-    env: MotoEnv
-    api: ApiClient
+    system: System
     server: PrivateServer
-    plan_id: str
-    storages: dict[str, str]
+
+    @property
+    def api(self) -> ApiClient:
+        return self.system.api
+
+    @property
+    def plan_id(self) -> str:
+        return self.system.plan_id
+
+    @property
+    def storages(self) -> dict[str, str]:
+        return self.system.storages
 
     def fire(self, scheduled_time: str) -> dict[str, Any]:
         event = {"planId": self.plan_id, "scheduledTime": scheduled_time, "kind": "archive"}
         return self.invoke(event)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        outcome = self.env.invoker.invoke("pdb-archiver", event)
+        outcome = self.system.invoke(ARCHIVER, event)
         result = json.loads(outcome.payload)
         assert outcome.function_error is None, result
         return dict(result)
@@ -51,8 +66,8 @@ class Archive:
 
     def stored(self, segment: Segment) -> bytes:
         copy = segment.copies[0]
-        body = self.env.client("s3").get_object(Bucket=copy.bucket, Key=copy.key)["Body"].read()
-        return bytes(body)
+        body = self.system.client("s3").get_object(Bucket=copy.bucket, Key=copy.key)["Body"]
+        return bytes(body.read())
 
     def server_file(self, name: str) -> bytes:
         return (self.server.binlog_dir / name).read_bytes()
@@ -63,55 +78,24 @@ class Archive:
 
 
 @pytest.fixture
-def archive(monkeypatch: pytest.MonkeyPatch) -> Iterator[Archive]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def archive() -> Iterator[Archive]:
+    """The stack protecting the private server's ``app`` through the archiver's user, with the
+    plan on the primary and the fallback storage and point-in-time recovery turned on (every
+    minute) through the API."""
     password = f"Arc#{RUN_ID} 'q' \\ ;"
-    with private_server(binlog=True) as server, moto_env() as env:
+    with private_server(binlog=True) as server:
         server.create_user("archiver", password, ARCHIVER_GRANTS)
         server.sql(
             "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)"
         )
-        secret = {
-            "host": "127.0.0.1",
-            "port": server.port,
-            "username": "archiver",
-            "password": password,
-        }
-        env.client("secretsmanager").create_secret(
-            Name=env.settings.db_secret_arn, SecretString=json.dumps(secret)
-        )
-        api = ApiClient(env.invoker)
-        storages = {}
-        for name, bucket in (("primary", "pdb-primary"), ("fallback", "pdb-fallback")):
-            body = {
-                "name": name,
-                "role": "local",
-                "bucket": bucket,
-                "region": "us-east-1",
-                "prefix": "platform-db/",
-                "capacityBytes": 10**11,
-            }
-            storages[name] = api.post("/v1/storages", body).body["id"]
-        plan = api.post(
-            "/v1/plans",
-            {
-                "name": "platform-db",
-                "localStorageIds": [storages["primary"], storages["fallback"]],
-                "policy": {"cycle": "hourly", "startTime": "2026-01-01T00:05:00Z"},
-                "retention": {"local": {"mode": "count", "value": 7}},
-                "pointInTime": {"enabled": True, "archiveIntervalMinutes": 1},
-            },
-        )
-        assert plan.status == 201, plan.body
-        yield Archive(env, api, server, plan.body["id"], storages)
+        access = DatabaseAccess("127.0.0.1", server.port, "archiver", password)
+        with running_system(["app"], fallback=True, database=access) as system:
+            plan = system.api.get(f"/v1/plans/{system.plan_id}").body
+            body = {k: plan[k] for k in ("name", "localStorageIds", "policy", "retention")}
+            body["pointInTime"] = {"enabled": True, "archiveIntervalMinutes": 1}
+            replaced = system.api.put(f"/v1/plans/{system.plan_id}", body)
+            assert replaced.status == 200, replaced.body
+            yield Archive(system, server)
 
 
 def _decompressed(data: bytes) -> bytes:
@@ -194,7 +178,7 @@ def test_a_primary_that_refuses_sends_segments_to_the_fallback(archive: Archive)
             }
         ],
     }
-    archive.env.client("s3").put_bucket_policy(Bucket="pdb-primary", Policy=json.dumps(deny))
+    archive.system.client("s3").put_bucket_policy(Bucket="pdb-primary", Policy=json.dumps(deny))
     archive.write(10)
     # When the archive runs
     outcome = archive.fire("2026-12-01T10:00:00Z")
@@ -205,13 +189,16 @@ def test_a_primary_that_refuses_sends_segments_to_the_fallback(archive: Archive)
     assert segment.copies[0].storage_id == archive.storages["fallback"]
     assert _decompressed(archive.stored(segment)) == archive.server_file(segment.file)
     # and nothing is left in the primary
-    listed = archive.env.client("s3").list_objects_v2(Bucket="pdb-primary")
+    listed = archive.system.client("s3").list_objects_v2(Bucket="pdb-primary")
     assert listed.get("KeyCount", 0) == 0
 
 
 def test_binlogs_purged_before_they_were_archived_break_the_history(
-    archive: Archive, capsys: pytest.CaptureFixture[str]
+    archive: Archive, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    # (The archiver's log, where its metrics go, is the stderr its worker started with: a
+    # configuration update makes its next run start a worker in this test's capture.)
+    archive.system.configure(ARCHIVER, environment={"POWERTOOLS_METRICS_NAMESPACE": NAMESPACE})
     # Given a first run that archived mysql-bin.000001
     archive.fire("2026-12-01T10:00:00Z")
     # and two more files the server closed and purged before the next run
@@ -232,7 +219,8 @@ def test_binlogs_purged_before_they_were_archived_break_the_history(
     lost = "mysql-bin.000002" if first_kept == "mysql-bin.000003" else "mysql-bin.000002 to"
     assert f"binary log {lost}" in brk.reason
     # and counted in the metric the alarm reads, for this plan
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    lines = capfd.readouterr().err.splitlines()
+    emitted = [json.loads(line) for line in lines if line.startswith("{") and '"_aws"' in line]
     breaks = [m for m in emitted if "RecoveryHistoryBreaks" in m]
     assert [(m["plan"], m["RecoveryHistoryBreaks"]) for m in breaks] == [(archive.plan_id, [1.0])]
     # and the archive starts a new history at the next file the server has
@@ -253,8 +241,8 @@ def test_the_check_says_log_bin_is_off_on_the_shared_server(archive: Archive) ->
     assert ok == {"ok": True, "problems": []}
     # When the secret points at the shared server, which logs nothing
     shared = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
-    archive.env.client("secretsmanager").put_secret_value(
-        SecretId=archive.env.settings.db_secret_arn, SecretString=json.dumps(shared)
+    archive.system.client("secretsmanager").put_secret_value(
+        SecretId=archive.system.settings.db_secret_arn, SecretString=json.dumps(shared)
     )
     found = archive.invoke({"action": "check", "planId": archive.plan_id})
     # Then it names log_bin
@@ -264,43 +252,38 @@ def test_the_check_says_log_bin_is_off_on_the_shared_server(archive: Archive) ->
 
 @pytest.fixture
 def remote(archive: Archive) -> str:
-    """The plan also syncs to a remote storage in another region: its id."""
-    archive.env.client("s3").create_bucket(
-        Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    archive.env.client("s3").put_bucket_versioning(
-        Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"}
-    )
-    created = archive.api.post(
+    """The plan also syncs to a remote storage (the stack's remote bucket: versioned, Object
+    Lock on): its id."""
+    created = archive.system.api.post(
         "/v1/storages",
         {
             "name": "offsite",
             "role": "remote",
-            "bucket": "pdb-offsite",
-            "region": "eu-west-1",
+            "bucket": REMOTE_BUCKET,
+            "region": "us-east-1",
             "prefix": "dr/",
             "capacityBytes": 10**11,
         },
     )
     assert created.status == 201, created.body
-    plan = archive.api.get(f"/v1/plans/{archive.plan_id}").body
+    plan = archive.system.api.get(f"/v1/plans/{archive.plan_id}").body
     body = {k: plan[k] for k in ("name", "localStorageIds", "policy", "retention", "pointInTime")}
     body["remoteSync"] = True
     body["remoteStorageId"] = created.body["id"]
     body["retention"]["remote"] = {"mode": "permanent"}
-    replaced = archive.api.put(f"/v1/plans/{archive.plan_id}", body)
+    replaced = archive.system.api.put(f"/v1/plans/{archive.plan_id}", body)
     assert replaced.status == 200, replaced.body
     return str(created.body["id"])
 
 
 def _remote_copies_are_whole(archive: Archive, remote: str) -> None:
-    s3 = archive.env.client("s3")
+    s3 = archive.system.client("s3")
     for segment in archive.segments():
         copy = segment.copy("remote")
         assert copy is not None, segment.copies
-        assert (copy.storage_id, copy.bucket, copy.region) == (remote, "pdb-offsite", "eu-west-1")
+        assert (copy.storage_id, copy.bucket, copy.region) == (remote, REMOTE_BUCKET, "us-east-1")
         assert copy.key == f"dr/binlog/{archive.plan_id}/7/{segment.file}.zst"
-        body = s3.get_object(Bucket="pdb-offsite", Key=copy.key)["Body"].read()
+        body = s3.get_object(Bucket=REMOTE_BUCKET, Key=copy.key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == segment.sha256
         assert _decompressed(body) == archive.server_file(segment.file)
 
@@ -322,8 +305,8 @@ def test_a_failed_remote_copy_is_recorded_and_made_by_the_next_run(
     archive: Archive, remote: str
 ) -> None:
     # Given the remote bucket is gone when a run copies
-    s3 = archive.env.client("s3")
-    s3.delete_bucket(Bucket="pdb-offsite")
+    s3 = archive.system.client("s3")
+    s3.delete_bucket(Bucket=REMOTE_BUCKET)
     archive.write(30)
     first = archive.fire("2026-12-01T10:00:00Z")
     # Then the segment is archived locally and its remote copy recorded as failed, with why
@@ -331,12 +314,10 @@ def test_a_failed_remote_copy_is_recorded_and_made_by_the_next_run(
     (segment,) = archive.segments()
     assert segment.copy("local") is not None and segment.copy("remote") is None
     (failed,) = [c for c in segment.copies if c.role == "remote"]
-    assert failed.status == "failed" and failed.error and "pdb-offsite" in failed.error
+    assert failed.status == "failed" and failed.error and REMOTE_BUCKET in failed.error
     # When the bucket is back and the next run comes
-    s3.create_bucket(
-        Bucket="pdb-offsite", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    s3.put_bucket_versioning(Bucket="pdb-offsite", VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket=REMOTE_BUCKET, ObjectLockEnabledForBucket=True)
+    s3.put_bucket_versioning(Bucket=REMOTE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     archive.write(30)
     assert archive.fire("2026-12-01T10:01:00Z")["status"] == "archived"
     # Then both segments have their verified remote copy, and no failed one is left
@@ -350,53 +331,17 @@ def test_a_failed_remote_copy_is_recorded_and_made_by_the_next_run(
 
 
 @pytest.fixture
-def shared_server_api(
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[MotoEnv, ApiClient, str]]:
-    """The API and the real archiver with the shared server (binary logging off) as the
-    platform database, and a plan without point-in-time recovery (its id)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with moto_env() as env:
-        shared = {"host": "127.0.0.1", "port": 3306, "username": "root", "password": ""}
-        env.client("secretsmanager").create_secret(
-            Name=env.settings.db_secret_arn, SecretString=json.dumps(shared)
-        )
-        api = ApiClient(env.invoker)
-        storage = api.post(
-            "/v1/storages",
-            {
-                "name": "primary",
-                "role": "local",
-                "bucket": "pdb-primary",
-                "region": "us-east-1",
-                "capacityBytes": 10**11,
-            },
-        ).body["id"]
-        plan = api.post(
-            "/v1/plans",
-            {
-                "name": "platform-db",
-                "localStorageIds": [storage],
-                "policy": {"cycle": "hourly", "startTime": "2026-01-01T00:05:00Z"},
-                "retention": {"local": {"mode": "count", "value": 7}},
-            },
-        )
-        assert plan.status == 201, plan.body
-        yield env, api, plan.body["id"]
+def shared_server() -> Iterator[System]:
+    """The stack with the shared server (binary logging off) as the platform database, and a
+    plan without point-in-time recovery."""
+    with running_system(["app"], database=DatabaseAccess()) as system:
+        yield system
 
 
 def test_turning_it_on_for_the_shared_server_is_refused_naming_log_bin(
-    shared_server_api: tuple[MotoEnv, ApiClient, str],
+    shared_server: System,
 ) -> None:
-    env, api, plan_id = shared_server_api
+    api, plan_id = shared_server.api, shared_server.plan_id
     before = api.get(f"/v1/plans/{plan_id}").body
     body = {k: before[k] for k in ("name", "localStorageIds", "policy", "retention")}
     pitr = {"enabled": True, "archiveIntervalMinutes": 5}
@@ -412,5 +357,6 @@ def test_turning_it_on_for_the_shared_server_is_refused_naming_log_bin(
     # And nothing was stored: the one plan, as it was, with no archive schedule
     assert [p["id"] for p in api.get("/v1/plans").body["items"]] == [plan_id]
     assert api.get(f"/v1/plans/{plan_id}").body == before
-    listed = env.client("scheduler").list_schedules(GroupName=env.settings.schedule_group)
+    scheduler = shared_server.client("scheduler")
+    listed = scheduler.list_schedules(GroupName=shared_server.settings.schedule_group)
     assert [s["Name"] for s in listed["Schedules"] if s["Name"].startswith("pdb-archive-")] == []

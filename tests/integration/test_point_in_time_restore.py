@@ -1,15 +1,17 @@
-"""Restores to a point in time, end to end: a private MariaDB server with binary logging is the
-platform database (the executor and the restore reach it through the secret), a workload that
-writes rows carrying their own commit time, two full backups by the real executor, the binary
-log archived by the real archiver function (each run delivered as the plan's archive schedule
-delivers it; point-in-time recovery turned on through the API, whose server check the archiver
-answers from the private server), and the real API and restore workflow on moto's Step Functions
-engine replaying the segments with mariadb-binlog."""
+"""Restores to a point in time, end to end on the local stack: a private MariaDB server with
+binary logging is the platform database (the executor, the archiver and the restore reach it
+through the secret), a workload that writes rows carrying their own commit time, two full backups
+by the real executor, the binary log archived by the real archiver function (each run delivered
+as the plan's archive schedule delivers it; point-in-time recovery turned on through the API,
+whose server check the archiver answers from the private server), and the real API and restore
+workflow on the embedded AWS's Step Functions engine replaying the segments with mariadb-binlog.
+Every function runs in its own worker processes, as its template role."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,19 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.moto_api._internal.models import moto_api_backend
 
+from devstack.config import DatabaseAccess
 from devstack.private_server import PrivateServer, private_server
-from platform_backup.adapters import binlog_replay
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
-from platform_backup.adapters.mariadb import MariaDbTools
-from tests.integration.test_restore import System, _system
 from tests.integration.test_restore_targets import checksums
-from tests.support.moto_env import moto_env
 from tests.support.schedule_times import on_time
+from tests.support.system import RESTORE, System, client_wrapper, running_system
 
 pytestmark = pytest.mark.integration
 
+ARCHIVER = "pdb-archiver"
 PLAN_DBS = ["pitr_a", "pitr_b"]
 OTHER = "pitr_other"
 USER, PASSWORD = "pdbt_pitr", "Pit#r \"q\" 'x' \\ $HOME ;"
@@ -103,7 +103,7 @@ def archiver(system: System) -> Callable[[], dict[str, Any]]:
     def fire() -> dict[str, Any]:
         when = datetime(2026, 11, 25, 10, tzinfo=UTC) + timedelta(minutes=5 * next(times))
         event = {"planId": system.plan_id, "scheduledTime": when.isoformat(), "kind": "archive"}
-        outcome = system.env.invoker.invoke("pdb-archiver", event)
+        outcome = system.invoke(ARCHIVER, event)
         result = json.loads(outcome.payload)
         assert outcome.function_error is None, result
         assert result["status"] == "archived", result
@@ -114,38 +114,13 @@ def archiver(system: System) -> Callable[[], dict[str, Any]]:
 
 @contextmanager
 def binlog_system(server: PrivateServer, databases: list[str]) -> Iterator[System]:
-    """The restore tests' system with the private server as the platform database, reached
-    through the secret by the executor, the archiver and the restore; point-in-time on."""
+    """The stack with the private server as the platform database, reached through the secret
+    by the executor, the archiver and the restore; point-in-time on."""
     server.create_user(USER, PASSWORD)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "PLATFORM_DB_NAMES": ",".join(databases),
-        }.items():
-            patch.setenv(name, value)
-        saved = moto_api_backend.get_config()
-        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
-        try:
-            with moto_env() as env:
-                system = _system(env, databases)
-                secret = {
-                    "host": "127.0.0.1",
-                    "port": server.port,
-                    "username": USER,
-                    "password": PASSWORD,
-                }
-                env.client("secretsmanager").put_secret_value(
-                    SecretId=env.settings.db_secret_arn, SecretString=json.dumps(secret)
-                )
-                turn_point_in_time_on(system)
-                yield system
-        finally:
-            moto_api_backend.set_config(saved)
+    access = DatabaseAccess("127.0.0.1", server.port, USER, PASSWORD)
+    with running_system(databases, database=access) as system:
+        turn_point_in_time_on(system)
+        yield system
 
 
 def _workload(server: PrivateServer, system: System) -> History:
@@ -287,27 +262,40 @@ def test_a_naive_instant_is_refused_naming_the_field(history: History) -> None:
     assert refused.error_fields == ["pointInTime"]
 
 
-def _failing_client(tmp_path: Path) -> MariaDbTools:
-    """A client that reads a little of the replay and fails."""
-    wrapper = tmp_path / "mariadb-fails"
-    wrapper.write_text("#!/bin/sh\nhead -c 100 >/dev/null\necho 'replay broke' >&2\nexit 1\n")
-    wrapper.chmod(0o755)
-    return MariaDbTools(client=str(wrapper))
+# The replay's client session is fed mariadb-binlog's text, which opens with this setting.
+REPLAY_HEADER = "PSEUDO_SLAVE_MODE"
+
+
+def failing_replay_client(tmp_path: Path) -> dict[str, str]:
+    """The restore function's environment with a client that reads a little of a replay and
+    fails; what else it is given (the backup's apply, the rollback's) it applies."""
+    script = (
+        'first="$(mktemp)"\n'
+        "trap 'rm -f \"$first\"' EXIT\n"
+        'head -c 100 >"$first"\n'
+        f"if grep -q {REPLAY_HEADER} \"$first\"; then echo 'replay broke' >&2; exit 1; fi\n"
+        'cat "$first" - | "$CLIENT" "$@"\n'
+    )
+    return client_wrapper(tmp_path, script, RESTORE)[RESTORE]
 
 
 def test_an_in_place_restore_whose_replay_fails_is_rolled_back(
-    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    history: History, tmp_path: Path
 ) -> None:
     live = {name: checksums(history.run, name) for name in PLAN_DBS}
-    monkeypatch.setattr(binlog_replay, "DEFAULT_TOOLS", _failing_client(tmp_path))
-    done = history.restore(
-        {
-            "pointInTime": history.instant.isoformat(),
-            "target": {"mode": "in-place"},
-            "confirm": "platform-db",
-        },
-        in_place=True,
-    )
+    # Given the restore function's client fails in the replay
+    history.system.configure(RESTORE, environment=failing_replay_client(tmp_path))
+    try:
+        done = history.restore(
+            {
+                "pointInTime": history.instant.isoformat(),
+                "target": {"mode": "in-place"},
+                "confirm": "platform-db",
+            },
+            in_place=True,
+        )
+    finally:
+        history.system.configure(RESTORE, environment={"PATH": os.environ["PATH"]})
     assert done["status"] == "rolled-back", done
     assert "replay broke" in done["error"]
     assert done["safetyBackupId"]
@@ -341,7 +329,7 @@ def test_a_corrupted_segment_is_refused_at_validation_and_nothing_is_touched(
     segments = repo.segments(history.system.plan_id)
     victim = segments[-3]
     copy = victim.copies[0]
-    history.system.env.client("s3").put_object(Bucket=copy.bucket, Key=copy.key, Body=b"garbage")
+    history.system.client("s3").put_object(Bucket=copy.bucket, Key=copy.key, Body=b"garbage")
     databases = set(history.run("SHOW DATABASES").split())
     done = history.restore(
         {
