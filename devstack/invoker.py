@@ -85,6 +85,14 @@ class Invoker:
         """Where the function's workers have their TMPDIRs (one per execution environment)."""
         return self._tmp_root / name if self._tmp_root is not None else None
 
+    def retire_workers(self, name: str) -> None:
+        """The function's workers stop; its next invocation starts a new execution environment
+        (as after a configuration update, or when Lambda recycles environments)."""
+        with self._load_lock:
+            pool = self._pools.pop(name, None)
+        if pool is not None:
+            pool.stop()
+
     def stop_workers(self) -> None:
         with self._load_lock:
             pools = list(self._pools.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from devstack.resources import REMOTE_BUCKET
 from platform_backup.adapters.archive_repo import DynamoArchiveRepository
 from platform_backup.adapters.binlog_events import BinlogScanner
 from platform_backup.domain.recovery import BREAK_PURGED, Segment
-from platform_backup.observability import NAMESPACE
 from tests.support.api import ApiClient
 from tests.support.databases import RUN_ID
 from tests.support.system import System, running_system
@@ -193,12 +192,12 @@ def test_a_primary_that_refuses_sends_segments_to_the_fallback(archive: Archive)
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_binlogs_purged_before_they_were_archived_break_the_history(
-    archive: Archive, capfd: pytest.CaptureFixture[str]
-) -> None:
-    # (The archiver's log, where its metrics go, is the stderr its worker started with: a
-    # configuration update makes its next run start a worker in this test's capture.)
-    archive.system.configure(ARCHIVER, environment={"POWERTOOLS_METRICS_NAMESPACE": NAMESPACE})
+def test_binlogs_purged_before_they_were_archived_break_the_history(archive: Archive) -> None:
+    with archive.system.log_of(ARCHIVER) as log:
+        _purged_before_archived(archive, log)
+
+
+def _purged_before_archived(archive: Archive, log: Callable[[], list[str]]) -> None:
     # Given a first run that archived mysql-bin.000001
     archive.fire("2026-12-01T10:00:00Z")
     # and two more files the server closed and purged before the next run
@@ -219,8 +218,7 @@ def test_binlogs_purged_before_they_were_archived_break_the_history(
     lost = "mysql-bin.000002" if first_kept == "mysql-bin.000003" else "mysql-bin.000002 to"
     assert f"binary log {lost}" in brk.reason
     # and counted in the metric the alarm reads, for this plan
-    lines = capfd.readouterr().err.splitlines()
-    emitted = [json.loads(line) for line in lines if line.startswith("{") and '"_aws"' in line]
+    emitted = [json.loads(line) for line in log() if line.startswith("{") and '"_aws"' in line]
     breaks = [m for m in emitted if "RecoveryHistoryBreaks" in m]
     assert [(m["plan"], m["RecoveryHistoryBreaks"]) for m in breaks] == [(archive.plan_id, [1.0])]
     # and the archive starts a new history at the next file the server has

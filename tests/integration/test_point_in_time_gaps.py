@@ -5,10 +5,8 @@ the window the next full backup opened gives the rows as they were at that insta
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,15 +15,16 @@ import pytest
 
 from devstack.private_server import PrivateServer, private_server
 from tests.integration.test_point_in_time_restore import (
+    ARCHIVER,
     _commit,
     _copy,
     _next_second,
     archiver,
     binlog_system,
 )
-from tests.integration.test_restore import System
 from tests.integration.test_restore_targets import checksums
 from tests.support.schedule_times import on_time
+from tests.support.system import System
 
 pytestmark = pytest.mark.integration
 
@@ -85,10 +84,9 @@ def _history(server: PrivateServer, system: System) -> Broken:
     _commit(server, "g4")
     server.sql("FLUSH BINARY LOGS")
     server.sql(f"PURGE BINARY LOGS TO '{_binary_logs(server)[-1]}'")
-    output = io.StringIO()
-    with redirect_stdout(output):
+    with system.log_of(ARCHIVER) as log:
         archive()
-    emitted = [json.loads(line) for line in output.getvalue().splitlines() if '"_aws"' in line]
+        emitted = [json.loads(line) for line in log() if line.startswith("{") and '"_aws"' in line]
     # The next full backup opens a new window.
     _next_second()
     system.backup(on_time(19))

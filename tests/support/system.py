@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -77,6 +78,28 @@ class System:
         if environment is not None:
             spec = replace(spec, overrides={**(spec.overrides or {}), **environment})
         self.stack.invoker.functions[function] = spec
+
+    @contextmanager
+    def log_of(self, function: str) -> Iterator[Callable[[], list[str]]]:
+        """The log of the function's invocations in this block (a worker's stderr: what the
+        handler prints, its metrics in the embedded metric format included), read by calling
+        what this yields. The function's next invocation starts in a new worker whose stderr
+        is a file of this block's."""
+        with tempfile.TemporaryFile() as sink:
+            self.stack.invoker.retire_workers(function)
+            saved = os.dup(2)
+            os.dup2(sink.fileno(), 2)
+
+            def lines() -> list[str]:
+                sink.seek(0)
+                return sink.read().decode(errors="replace").splitlines()
+
+            try:
+                yield lines
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                self.stack.invoker.retire_workers(function)
 
     def fire(self, scheduled_time: Any) -> dict[str, Any]:
         """The plan's schedule delivering ``scheduled_time`` to the executor: its result."""
