@@ -776,3 +776,34 @@ def test_progress_callback_raising_stops_the_dump_and_leaves_nothing(
     assert calls.is_set()
     s3 = s3_client()
     assert all(stored(s3, b) == [] and open_uploads(s3, b) == [] for b in buckets)
+
+
+def test_a_stop_asked_when_the_dump_has_ended_aborts_the_upload_and_leaves_nothing(
+    platform_dbs: list[str],
+    root_conn: DbConnection,
+    buckets: tuple[str, str],
+    s3_client: S3Factory,
+    watched: Watched,
+    work_dir: Path,
+) -> None:
+    # Given a caller whose time runs out just as the dump ends (its report of every table done)
+    class OutOfTime(Exception):
+        pass
+
+    def progress(report: Progress) -> None:
+        if report.tables_total and report.tables_done == report.tables_total:
+            raise OutOfTime
+
+    # When the databases are backed up
+    with pytest.raises(OutOfTime):
+        backup(
+            root_conn,
+            platform_dbs,
+            targets_for(s3_client, buckets),
+            watched,
+            work_dir,
+            progress=progress,
+        )
+    # Then the upload was aborted: no object that no backup record will describe is left
+    s3 = s3_client()
+    assert all(stored(s3, b) == [] and open_uploads(s3, b) == [] for b in buckets)

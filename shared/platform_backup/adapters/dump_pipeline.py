@@ -272,14 +272,16 @@ class _Run:
                     ticker.stop()
             if ticker and ticker.error is not None:
                 raise ticker.error
+            # The last report, while a stop it raises can still abort the upload: once the
+            # object is complete, the run records it.
+            if progress:
+                progress(self.progress())
             manifest.update(self._manifest(backup_id, plan_id, datetime.now(UTC)))
             uploader.finish()
             uploader.join()
             if uploader.error is not None:
                 raise uploader.error
             assert uploader.result is not None  # nosec B101  # narrows a type, not a check
-            if progress:
-                progress(self.progress())
             return BackupResult(
                 destination=uploader.result,
                 abandoned=uploader.abandoned,
