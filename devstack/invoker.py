@@ -73,6 +73,7 @@ class Invoker:
         self._original: Any = None
         self._pools: dict[str, WorkerPool] = {}
         self._tmp_root: Path | None = None
+        self._stopped = False  # stop_workers(): no worker starts after it
         self.retry_delays = RETRY_DELAYS_SECONDS  # a test shortens them
 
     def busy_worker_pids(self, name: str) -> list[int]:
@@ -95,6 +96,7 @@ class Invoker:
 
     def stop_workers(self) -> None:
         with self._load_lock:
+            self._stopped = True
             pools = list(self._pools.values())
             self._pools.clear()
             tmp_root, self._tmp_root = self._tmp_root, None
@@ -222,7 +224,11 @@ class Invoker:
             if not spec.source.is_file():
                 message = f"{spec.name}: handler file {spec.source} does not exist"
                 return _error_outcome("Runtime.ImportModuleError", message)
-            reply = self._pool(spec).invoke(event, request_id, self._arn(spec.name))
+            pool = self._pool(spec)
+            if pool is None:
+                message = f"{spec.name}: the local stack has stopped; the invocation was not run"
+                return _error_outcome("ServiceException", message)
+            reply = pool.invoke(event, request_id, self._arn(spec.name))
             return Outcome(payload=reply.payload, function_error=reply.function_error)
         try:
             handler = self._handler(spec)
@@ -250,8 +256,11 @@ class Invoker:
         except (TypeError, ValueError) as exc:
             return _error_outcome("Runtime.MarshalError", f"result is not JSON: {exc}")
 
-    def _pool(self, spec: FunctionSpec) -> WorkerPool:
+    def _pool(self, spec: FunctionSpec) -> WorkerPool | None:
+        """The function's pool (made on first use); None once the workers were stopped."""
         with self._load_lock:
+            if self._stopped:
+                return None
             pool = self._pools.get(spec.name)
             if pool is None or pool.spec != spec:
                 if pool is not None:  # the test changed the function: its old workers go

@@ -161,6 +161,7 @@ class WorkerPool:
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._free_tmpdirs: list[Path] = []
+        self._stopped = False
 
     def busy_pids(self) -> list[int]:
         """The workers running an invocation now, init done (a test kills one of them)."""
@@ -168,7 +169,12 @@ class WorkerPool:
             return [worker.pid for worker in self._busy]
 
     def invoke(self, event: Any, request_id: str, arn: str) -> Reply:
-        worker, init_error = self._take()
+        taken = self._take()
+        if taken is None:
+            # The stack stopped while this (asynchronous) invocation was on its way.
+            message = f"RequestId: {request_id} Error: the local stack has stopped"
+            return error_reply("ServiceException", message)
+        worker, init_error = taken
         if init_error is not None:
             return Reply(json.dumps(init_error).encode(), function_error="Unhandled")
         timeout = self.spec.timeout_seconds
@@ -203,14 +209,19 @@ class WorkerPool:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             workers = [*self._idle, *self._busy]
             self._idle.clear()
             self._busy.clear()
         for worker in workers:
             worker.kill()
 
-    def _take(self) -> tuple[Worker, dict[str, Any] | None]:
+    def _take(self) -> tuple[Worker, dict[str, Any] | None] | None:
+        """A worker for one invocation (and its init error, if it failed to start); None once
+        the pool has stopped: no worker is started after that."""
         with self._lock:
+            if self._stopped:
+                return None
             if self._idle:
                 worker = self._idle.pop()
                 self._busy.add(worker)
@@ -230,7 +241,12 @@ class WorkerPool:
             self._discard(worker)
         else:
             with self._lock:
-                self._busy.add(worker)
+                stopped = self._stopped
+                if not stopped:
+                    self._busy.add(worker)
+            if stopped:  # the pool stopped while this worker started: it goes too
+                worker.kill()
+                return None
             log.info(
                 "%s: worker %s started in %.1fs",
                 self.spec.name,

@@ -22,7 +22,7 @@ import pytest
 from devstack import Stack, start_stack
 from devstack.functions import FunctionSpec
 from devstack.gateway import build_event
-from devstack.invoker import RETRY_DELAYS_SECONDS
+from devstack.invoker import RETRY_DELAYS_SECONDS, Invoker
 from devstack.template import load_template, properties
 
 pytestmark = pytest.mark.integration
@@ -774,3 +774,22 @@ def test_a_function_outside_the_template_calls_as_the_stack(stack: Stack) -> Non
         _call(stack, "outsider", "dynamodb", "scan", TableName=stack.settings.plans_table) is None
     )
     assert stack.iam.ungranted() == []
+
+
+def test_no_worker_starts_once_the_workers_were_stopped(tmp_path: Path) -> None:
+    # Given an invoker whose function ran in a worker
+    (tmp_path / "echo").mkdir()
+    (tmp_path / "echo" / "app.py").write_text(ECHO_HANDLER)
+    spec = FunctionSpec(name="echo", source=tmp_path / "echo" / "app.py")
+    invoker = Invoker({"echo": spec}, region="us-east-1", workers=True)
+    first = json.loads(invoker.invoke("echo", {"probe": []}).payload)
+    # When its workers are stopped (the stack stopping) and an invocation still comes (an
+    # asynchronous one on its way)
+    invoker.stop_workers()
+    late = invoker.invoke("echo", {"probe": []})
+    # Then it is refused, saying why, and no worker is left running: neither the old nor a new
+    assert late.function_error == "Unhandled"
+    assert "the local stack has stopped" in json.loads(late.payload)["errorMessage"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(first["pid"], 0)
+    assert invoker.busy_worker_pids("echo") == []
