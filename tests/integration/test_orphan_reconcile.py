@@ -1,50 +1,55 @@
-"""Objects no backup record describes, caused: the real executor's record write is throttled
-until it gives up (the run fails after its dump and manifest are stored), one good backup loses
-its record, and a foreign object sits under the plan's keys. The hourly reconcile reports all of
-them first and deletes only the proven leftover, and only once it is a day old."""
+"""Objects no backup record describes, caused on the local stack: the executor's record write is
+throttled by the embedded AWS until the function gives up (the run fails after its dump and
+manifest are stored), one good backup loses its record, and a foreign object sits under the
+plan's keys. The hourly reconcile reports all of them first and deletes only the proven leftover,
+and only once it is a day old (the stored objects' dates moved back a day in the embedded S3)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from moto.s3.models import s3_backends
 
-from platform_backup.adapters.backup_repo import DynamoBackupRepository
-from platform_backup.adapters.execution_repo import DynamoExecutionRepository
-from platform_backup.adapters.plan_repo import DynamoPlanRepository
-from platform_backup.adapters.s3_objects import S3Objects
-from platform_backup.adapters.storage_repo import DynamoStorageRepository
-from platform_backup.adapters.stored_objects import S3StoredObjects
-from platform_backup.adapters.tables import BackupItem
-from platform_backup.services.orphan_reconcile import OrphanReconcile
-from tests.integration.test_executor import System, system  # noqa: F401
+from devstack.invoker import ACCOUNT_ID
+from tests.integration.test_executor import objects, system  # noqa: F401
 from tests.support.schedule_times import on_time
-from tests.support.throttle import no_backoff, throttled  # noqa: F401
+from tests.support.system import System
+from tests.support.throttle import throttled_in_aws
 
 pytestmark = pytest.mark.integration
 
 
 def keys_of(stack: System, backup_id: str) -> list[str]:
-    return sorted(k for k in stack.objects("pdb-primary") if backup_id in k)
+    return sorted(k for k in objects(stack, "pdb-primary") if backup_id in k)
 
 
 def hourly(stack: System) -> list[dict[str, Any]]:
-    outcome = stack.env.invoker.invoke("pdb-retention", {"action": "reconcile-orphans"})
+    outcome = stack.invoke("pdb-retention", {"action": "reconcile-orphans"})
     assert outcome.function_error is None, outcome.payload.decode()
     [report] = json.loads(outcome.payload)["plans"]
     assert report["errors"] == []
     return list(report["found"])
 
 
-@pytest.mark.usefixtures("no_backoff")
+def older_by_a_day(bucket: str) -> None:
+    """Every version stored in ``bucket`` dated a day and a minute earlier (as a day later)."""
+    stored = s3_backends[ACCOUNT_ID]["aws"].buckets[bucket].keys
+    for _name, versions in stored.iterlists():
+        for version in versions:
+            version.last_modified -= timedelta(days=1, minutes=1)
+
+
 def test_unrecorded_objects_are_reported_and_only_proven_leftovers_deleted_after_a_day(
     system: System,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a run whose dump and manifest were stored but whose record could not be written
-    with throttled(BackupItem, "PutItem"):
+    with throttled_in_aws(monkeypatch, system.settings.backups_table, "PutItem") as throttled:
         crashed = system.fire(on_time(2))
+    assert throttled
     assert crashed["status"] == "failed", crashed
     failed = system.api.get(f"/v1/executions/{crashed['executionId']}").body
     assert "throttl" in failed["error"].lower() or "Throughput" in failed["error"], failed
@@ -54,12 +59,12 @@ def test_unrecorded_objects_are_reported_and_only_proven_leftovers_deleted_after
     good = system.fire(on_time(1))
     assert good["status"] == "succeeded", good
     good_id = system.api.get(f"/v1/executions/{good['executionId']}").body["backupId"]
-    system.env.client("dynamodb").delete_item(
-        TableName=system.env.settings.backups_table, Key={"id": {"S": good_id}}
+    system.client("dynamodb").delete_item(
+        TableName=system.settings.backups_table, Key={"id": {"S": good_id}}
     )
     # and an object somebody else put under the plan's keys
     foreign = f"platform-db/pdb/{system.plan_id}/notes.txt"
-    system.env.client("s3").put_object(Bucket="pdb-primary", Key=foreign, Body=b"mine")
+    system.client("s3").put_object(Bucket="pdb-primary", Key=foreign, Body=b"mine")
 
     # When the hourly reconcile runs
     found = {item["key"]: item for item in hourly(system)}
@@ -74,25 +79,17 @@ def test_unrecorded_objects_are_reported_and_only_proven_leftovers_deleted_after
     assert keys_of(system, failed["backupId"]) == leftover
 
     # When it runs again a day later
-    later = OrphanReconcile(
-        plans=DynamoPlanRepository(),
-        storages=DynamoStorageRepository(),
-        backups=DynamoBackupRepository(),
-        executions=DynamoExecutionRepository(),
-        objects=S3StoredObjects(),
-        deleter=S3Objects(),
-        clock=lambda: datetime.now(UTC) + timedelta(days=1, minutes=1),
-    )
-    [report] = later.reconcile_all()
+    older_by_a_day("pdb-primary")
+    again = hourly(system)
     # Then only the proven leftover is gone, dump and manifest, every version
-    deleted = [item.key for item in report.found if item.deleted]
+    deleted = [item["key"] for item in again if item["deleted"]]
     assert deleted == [leftover[0]]
     assert keys_of(system, failed["backupId"]) == []
-    versions = system.env.client("s3").list_object_versions(Bucket="pdb-primary")
+    versions = system.client("s3").list_object_versions(Bucket="pdb-primary")
     assert not any(
         failed["backupId"] in v["Key"]
         for v in (*versions.get("Versions", []), *versions.get("DeleteMarkers", []))
     )
     # and the unrecorded good backup and the foreign object stay
     assert len(keys_of(system, good_id)) == 2
-    assert foreign in system.objects("pdb-primary")
+    assert foreign in objects(system, "pdb-primary")

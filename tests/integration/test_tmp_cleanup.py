@@ -1,6 +1,7 @@
 """What a killed run leaves in /tmp is gone at the next invocation: a process working through the
 real session code (the option file with the password, a spool a real mariadb-dump writes, a
-fifo) is SIGKILLed, then the executor is invoked; only its own prefix's abandoned entries go."""
+fifo) in the executor's execution environment on the local stack (its worker's /tmp) is
+SIGKILLed, then the executor is invoked there again; only its own prefix's abandoned entries go."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_executor import System, system  # noqa: F401  (the fixture)
+from tests.integration.test_executor import system  # noqa: F401  (the fixture)
 from tests.support.schedule_times import on_time
+from tests.support.system import EXECUTOR, System
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +43,13 @@ with session(conn) as db:
 
 
 @pytest.fixture
-def tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """/tmp for this test only (the machine's is shared with other runs)."""
-    base = tmp_path / "tmp"
-    base.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(base))
-    yield base
+def tmp_dir(system: System) -> Path:  # noqa: F811
+    """The /tmp of the executor's execution environment, warm after one run."""
+    assert system.fire(on_time(2))["status"] == "succeeded", system.executions()
+    root = system.stack.invoker.tmpdir_root(EXECUTOR)
+    assert root is not None
+    [environment] = list(root.iterdir())
+    return environment
 
 
 def _worker(base: Path, function: str, databases: list[str]) -> tuple[subprocess.Popen[str], Path]:
@@ -87,7 +88,7 @@ def test_the_next_invocation_removes_what_a_killed_run_left_and_nothing_else(
     unrelated = tmp_dir / "someone-elses.txt"
     unrelated.write_text("keep me")
     try:
-        # When the executor is invoked again
+        # When the executor is invoked again (in the same, warm environment)
         result = system.fire(on_time(1))
         assert result["status"] == "succeeded", system.executions()
         # Then what the killed job left is gone, password file and spool included

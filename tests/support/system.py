@@ -130,7 +130,9 @@ class System:
     def _wait(self, url: str, seconds: float) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            current = dict(self.api.get(url).body)
+            found = self.api.get(url)
+            assert found.status == 200, (url, found.body)
+            current = dict(found.body)
             if current["status"] != "running":
                 return current
             time.sleep(0.1)

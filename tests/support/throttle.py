@@ -7,6 +7,7 @@ clients created later (a function's cold start binds its tables again) are throt
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.retries import standard
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.responses import DynamoHandler
 from pynamodb.models import Model
 
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -81,3 +84,29 @@ def throttled(model: type[Model], operation: str, times: int | None = None) -> I
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The standard policy's retries, without its sleeps between them."""
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+@contextmanager
+def throttled_in_aws(
+    monkeypatch: pytest.MonkeyPatch, table: str, operation: str
+) -> Iterator[list[str]]:
+    """The embedded AWS's server (in this process) answers ``operation`` (PutItem, UpdateItem,
+    DeleteItem) on ``table`` with DynamoDB's throttling error and writes nothing: a function in
+    its worker process gets it over the wire, retries it with its SDK's policy and gives up as it
+    would on AWS. Yields the operations it throttled, one per call."""
+    handler = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+    original = getattr(DynamoHandler, handler)
+    answered: list[str] = []
+
+    def throttling(self: DynamoHandler) -> Any:
+        if self.body.get("TableName") == table:
+            answered.append(operation)
+            raise JsonRESTError(
+                THROTTLED,
+                "The level of configured provisioned throughput for the table was exceeded",
+            )
+        return original(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DynamoHandler, handler, throttling)
+        yield answered
