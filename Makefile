@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SAM_PYENV := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.' | tr '\n' ':' | sed 's/:$$//')
 
 .PHONY: help venv run demo test lint typecheck unit integration e2e fuzz validate openapi scan lock-scan \
-        openapi-check bench build lock tools db-up chromium clean
+        openapi-check bench build lock tools db-up chromium mydumper clean
 
 help:
 	@echo "make run    - the whole system locally (API :8080, console :8080/console/, AWS :5000)"
@@ -56,6 +56,14 @@ chromium:
 	  apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium
 
+# mydumper and myloader, the restore bench's other contender (Debian's package, as for chromium).
+mydumper:
+	@{ command -v mydumper && command -v myloader; } >/dev/null 2>&1 || { echo "installing mydumper"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+	  apt-get install -y -qq mydumper >/dev/null; }
+	@command -v myloader
+
 run: $(STAMP) db-up
 	$(BIN)/python -m devstack
 
@@ -99,7 +107,7 @@ scan: $(SCAN_STAMP)
 
 test: lint typecheck openapi-check validate scan unit integration e2e
 
-bench: $(STAMP) db-up
+bench: $(STAMP) db-up mydumper
 	$(BIN)/python -m bench
 
 build: $(STAMP)

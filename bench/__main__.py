@@ -18,8 +18,10 @@ Sections, in order (BENCH_ONLY=<name> runs one alone): coldstart (bench/coldstar
 function's cold start beside a boto3 + Logger handler, no MariaDB), pipeline (this module's
 contenders and memory), executor (bench/executor_e2e.py: the whole warm executor handler beside the
 floor, and its fixed per-run cost), restore (bench/restore.py: the framed backup against the
-unframed one; the parallel restore against `zstd -dc | mariadb` and myloader -t 2; one small table
-alone; needs mydumper), retention (bench/retention.py, no MariaDB), binlog (bench/binlog.py: point-
+unframed one; the parallel restore against `zstd -dc | mariadb` and myloader -t 2; one table
+alone; needs mydumper; on the 1x database and on the ZStack-shaped one of bench/zstack_data.py,
+BENCH_ZSTACK_MB of SQL, default 1024, then side by side; BENCH_RESTORE_SETS=bench or zstack runs
+one), retention (bench/retention.py, no MariaDB), binlog (bench/binlog.py: point-
 in-time recovery's archive and replay of BENCH_BINLOG_MB, default 1024, MiB of binary log beside
 the same work by hand, on private servers), recovery-point (bench/recovery_point.py: on the local
 stack with a 1-minute archive interval, the time from a commit until the recovery window reaches
@@ -41,7 +43,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import binlog, coldstart, executor_e2e, recovery_point, restore, retention
+from bench import (
+    binlog,
+    coldstart,
+    executor_e2e,
+    recovery_point,
+    restore,
+    restore_summary,
+    retention,
+    zstack_data,
+)
 from devstack.aws import EmbeddedAws
 from platform_backup.adapters.dump_process import DUMP_OPTIONS, OUTPUT_BUFFER
 
@@ -272,19 +283,37 @@ def cold_starts() -> None:
     print(flush=True)
 
 
-def restore_only() -> None:
-    """The restore section alone (issue 15's figures), on the 1x database."""
-    from devstack.aws import EmbeddedAws
-
-    db, rows = bench_db()
-    ensure_db(db, rows)
+def restore_section() -> None:
+    """Issue 15's figures on each data set of BENCH_RESTORE_SETS (default "bench,zstack": the
+    1x database, then the ZStack-shaped one of BENCH_ZSTACK_MB), then side by side."""
+    chosen = os.environ.get("BENCH_RESTORE_SETS", "bench,zstack").split(",")
+    if unknown := set(chosen) - {"bench", "zstack"}:
+        raise SystemExit(f"BENCH_RESTORE_SETS: unknown {', '.join(sorted(unknown))}")
+    sets: list[tuple[str, str | None]] = []
+    if "bench" in chosen:
+        db, rows = bench_db()
+        ensure_db(db, rows)
+        sets.append((db, None))
+    if "zstack" in chosen:
+        megabytes = int(os.environ.get("BENCH_ZSTACK_MB", "1024"))
+        sets.append((zstack_data.ensure(megabytes), zstack_data.SMALL_TABLE))
     stack = EmbeddedAws(port=0, region="us-east-1")
     stack.start()
+    measured = []
     try:
-        for line in ["", *restore.run(db, dict(os.environ)), ""]:
-            print(line, flush=True)
+        for db, table in sets:
+            started = time.perf_counter()
+            measured.append(restore.run(db, dict(os.environ), table))
+            lines = restore.report(measured[-1])
+            lines.append(
+                f"(this data set's restore section took {time.perf_counter() - started:.0f} s)"
+            )
+            for line in ["", *lines]:
+                print(line, flush=True)
     finally:
         stack.stop()
+    for line in ["", *restore_summary.side_by_side(measured), ""]:
+        print(line, flush=True)
 
 
 def executor() -> None:
@@ -300,7 +329,7 @@ SECTIONS: dict[str, Callable[[], None]] = {
     "coldstart": cold_starts,
     "pipeline": main,
     "executor": executor,
-    "restore": restore_only,
+    "restore": restore_section,
     "retention": retention.report,
     "binlog": binlog.report,
     "recovery-point": recovery_point.report,

@@ -177,10 +177,11 @@ def mydumper_args() -> list[str]:
 
 
 def dump_mydumper(db: str, directory: Path) -> None:
-    """mydumper's output of the same database (untimed): what myloader restores."""
-    timed(
-        ["mydumper", *mydumper_args(), "-B", db, "-o", str(directory), "-t", "2", "-G", "-E", "-R"]
-    )
+    """mydumper's output of the same database (untimed): what myloader restores. Without its
+    global read lock: nothing writes the bench's database, and the shared server's other jobs
+    (whose long queries would also make mydumper give up) must not wait on it."""
+    options = ["-t", "2", "-G", "-E", "-R", "--no-locks"]
+    timed(["mydumper", *mydumper_args(), "-B", db, "-o", str(directory), *options])
 
 
 def restore_myloader(directory: Path, into: str) -> float:
@@ -232,10 +233,44 @@ def smallest_table(db: str) -> str:
     ).strip()
 
 
-def run(db: str, env: dict[str, str]) -> list[str]:
+@dataclass(frozen=True)
+class Figures:
+    """One data set's measurements: backups framed and not, the three full restores, one table."""
+
+    db: str
+    dumped: Dumped
+    times: dict[str, list[float]]
+    # The ways whose restored tables differ from the source's (CHECKSUM TABLE).
+    differing: list[str]
+    backups: dict[str, list[float]]
+    sizes: dict[str, int]
+    table: str
+    one: dict[str, Any]
+    table_same: bool
+    # A table named by the data set (a small one), not merely the smallest of the database.
+    table_named: bool
+
+    @property
+    def project(self) -> float:
+        return min(self.times["project"])
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "project / classic": self.project / min(self.times["classic"]),
+            "project / myloader": self.project / min(self.times["myloader"]),
+            "one table: bytes read / object": self.one["bytesRead"] / self.dumped.compressed_bytes,
+            "one table: time / full restore": self.one["seconds"] / self.project,
+            "framed / unframed backup: time": min(self.backups["framed"])
+            / min(self.backups["unframed"]),
+            "framed / unframed backup: bytes": self.sizes["framed"] / self.sizes["unframed"],
+        }
+
+
+def run(db: str, env: dict[str, str], table: str | None = None) -> Figures:
     """The framed backup against the unframed one, then ``db`` restored the classic way, by
-    the project (parallel) and by myloader into new databases (dropped after), and one small
-    table alone; lines to print. ``env`` holds the AWS_* variables of the S3 server to use."""
+    the project (parallel) and by myloader into new databases (dropped after), and one table
+    alone (``table``, else the smallest with rows). ``env`` holds the AWS_* variables of the S3
+    server to use."""
     if not shutil.which("myloader") or not shutil.which("mydumper"):
         raise SystemExit(
             "the restore bench needs mydumper and myloader: apt-get install -y mydumper"
@@ -263,7 +298,7 @@ def run(db: str, env: dict[str, str]) -> list[str]:
         dump_mydumper(db, workdir / "mydumper")
         source = checksums(db)
         times: dict[str, list[float]] = {way: [] for way in ways}
-        identical = True
+        differing: list[str] = []
         for way in ORDER:
             settle()
             if way == "classic":
@@ -272,16 +307,19 @@ def run(db: str, env: dict[str, str]) -> list[str]:
                 times[way].append(restore_myloader(workdir / "mydumper", into[way]))
             else:
                 times[way].append(float(restore_project(dumped, {db: into[way]}, env)["seconds"]))
-            identical = identical and checksums(into[way]) == source
+            if checksums(into[way]) != source and way not in differing:
+                differing.append(way)
             drop(into[way])
-        table = smallest_table(db)
+        chosen = table or smallest_table(db)
         settle()
-        one = restore_project(dumped, {db: into["table"]}, env, [f"{db}.{table}"])
+        one = restore_project(dumped, {db: into["table"]}, env, [f"{db}.{chosen}"])
         table_same = (
-            query(f"CHECKSUM TABLE `{into['table']}`.`{table}`").split()[-1]
-            == query(f"CHECKSUM TABLE `{db}`.`{table}`").split()[-1]
+            query(f"CHECKSUM TABLE `{into['table']}`.`{chosen}`").split()[-1]
+            == query(f"CHECKSUM TABLE `{db}`.`{chosen}`").split()[-1]
         )
-        return report(db, dumped, times, identical, backups, sizes, table, one, table_same)
+        return Figures(
+            db, dumped, times, differing, backups, sizes, chosen, one, table_same, table is not None
+        )
     finally:
         drop(*into.values())
         shutil.rmtree(workdir, ignore_errors=True)
@@ -294,17 +332,20 @@ def drop(*databases: str) -> None:
     query("; ".join(f"DROP DATABASE IF EXISTS `{name}`" for name in databases))
 
 
-def report(
-    db: str,
-    dumped: Dumped,
-    times: dict[str, list[float]],
-    identical: bool,
-    backups: dict[str, list[float]],
-    sizes: dict[str, int],
-    table: str,
-    one: dict[str, Any],
-    table_same: bool,
-) -> list[str]:
+def report(figures: Figures) -> list[str]:
+    db, dumped, times, backups, sizes = (
+        figures.db,
+        figures.dumped,
+        figures.times,
+        figures.backups,
+        figures.sizes,
+    )
+    differing, table, one, table_same = (
+        figures.differing,
+        figures.table,
+        figures.one,
+        figures.table_same,
+    )
     classic, project, myloader = (min(times[w]) for w in ("classic", "project", "myloader"))
     ratio = project / classic
     rate = dumped.raw_bytes / project
@@ -314,6 +355,9 @@ def report(
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
+    def table_target(ok: bool) -> str:
+        return verdict(ok) if figures.table_named else "no target: merely the smallest table"
+
     def line(label: str, way: str) -> str:
         runs = ", ".join(f"{t:.2f}" for t in times[way])
         return f"{label:58s} {min(times[way]):7.2f} s  (best; runs {runs})"
@@ -322,6 +366,8 @@ def report(
     framed_bytes = sizes["framed"] / sizes["unframed"]
     read_share = one["bytesRead"] / dumped.compressed_bytes
     time_share = one["seconds"] / project
+    read_verdict = table_target(read_share < TABLE_BYTES_TARGET)
+    time_verdict = table_target(time_share < TABLE_TIME_TARGET)
     return [
         f"backup of `{db}` with frames and index / without: time {framed_time:.3f}x (best of 2"
         f" each: {min(backups['framed']):.2f} s / {min(backups['unframed']):.2f} s; target <= "
@@ -338,12 +384,11 @@ def report(
         f"project / myloader       {project / myloader:5.2f}x  (target <= 1.00: "
         f"{verdict(project <= myloader)})",
         "every restored table identical to the source (CHECKSUM TABLE): "
-        + ("yes" if identical else "NO"),
+        + (f"NO: {', '.join(differing)}" if differing else "yes"),
         f"one table (`{table}`) alone: {one['bytesRead']} bytes read, {read_share:.4%} of the "
-        f"object (target < {TABLE_BYTES_TARGET:.0%}: {verdict(read_share < TABLE_BYTES_TARGET)}),"
+        f"object (target < {TABLE_BYTES_TARGET:.0%}: {read_verdict}),"
         f" {one['seconds']:.2f} s, {time_share:.2%} of the full restore (target < "
-        f"{TABLE_TIME_TARGET:.0%}: {verdict(time_share < TABLE_TIME_TARGET)}); identical: "
-        + ("yes" if table_same else "NO"),
+        f"{TABLE_TIME_TARGET:.0%}: {time_verdict}); identical: " + ("yes" if table_same else "NO"),
         f"restore throughput: {rate / 1e6:.1f} MB/s of SQL; the restore function has "
         f"{budget:.0f} s ({budget + TIME_MARGIN_SECONDS:.0f} s timeout - "
         f"{TIME_MARGIN_SECONDS:.0f} s margin)",
@@ -426,7 +471,7 @@ def main() -> None:
     stack = EmbeddedAws(port=0, region=REGION)
     stack.start()
     try:
-        for line in run(db, dict(os.environ)):
+        for line in report(run(db, dict(os.environ))):
             print(line, flush=True)
     finally:
         stack.stop()
