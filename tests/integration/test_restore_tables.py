@@ -76,6 +76,10 @@ def test_chosen_tables_are_restored_alone_reading_a_small_part_of_the_backup(
         assert sql(f"SHOW DATABASES LIKE '{sakila}_one'") == ""
         # and it read under 1% of the backup's object, and says how much
         assert 0 < done["bytesRead"] < backup["compressedBytes"] / 100
+        # and its progress counted, from the start, the chosen tables' SQL, not the whole dump
+        total = started.body["progress"]["bytesTotal"]
+        assert total == done["progress"]["bytesTotal"] == done["progress"]["bytesApplied"]
+        assert 0 < total < backup["rawBytes"] / 10
         assert done["rowCounts"] == {
             f"{target}.GlobalConfigVO": int(sql("SELECT COUNT(*) FROM GlobalConfigVO", zstack)),
             f"{target}.VolumeEO": int(sql("SELECT COUNT(*) FROM VolumeEO", zstack)),

@@ -159,7 +159,8 @@ class RestoreRequests:
             targetSecretArn=request.targetSecretArn,
             databases=names,
             requestedBy=requested_by,
-            progress=RestoreProgress(bytesTotal=backup.rawBytes),
+            # What the Restore step applies: the chosen tables' frames, else the dump.
+            progress=RestoreProgress(bytesTotal=to_apply),
             pointInTime=replay.target if replay else None,
             replay=_replay_record(replay) if replay else None,
             tables=list(dict.fromkeys(request.tables)) if request.tables else None,
