@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import test_restore
-from tests.integration.test_restore import checksums, definitions, drop
+from tests.integration.test_restore import checksums, definitions, drop, existing
 from tests.support.databases import ROOT, RUN_ID, sql
 from tests.support.schedule_times import on_time
 from tests.support.system import System, client_wrapper, running_system
@@ -121,11 +121,7 @@ def _kill_a_connection_mid_restore(system: System, lock: str) -> None:
         assert killed
         assert (done["status"], done["phase"]) == ("rolled-back", "rollback"), done
         assert "the mariadb client failed" in done["error"]
-        present = sql(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
-            f" WHERE SCHEMA_NAME IN ('{targets[0]}', '{targets[1]}')"
-        )
-        assert present == ""
+        assert existing(targets) == ""
     finally:
         holder.stdin.close()
         holder.wait()

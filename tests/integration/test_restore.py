@@ -61,6 +61,14 @@ def definitions(database: str) -> dict[str, str]:
     return found
 
 
+def existing(names: list[str]) -> str:
+    """Which of these databases exist on the server (empty: none)."""
+    listed = ", ".join(f"'{n}'" for n in names)
+    return sql(
+        f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({listed})"
+    )
+
+
 def drop(*databases: str) -> None:
     sql("".join(f"DROP DATABASE IF EXISTS `{name}`;" for name in databases))
 
@@ -219,11 +227,7 @@ def test_a_failure_in_the_middle_of_a_new_database_restore_drops_them(
             done = system.wait(started.body["id"])
             assert (done["status"], done["phase"]) == ("rolled-back", "rollback"), done
             assert "exit 7" in done["error"]
-            present = sql(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
-                f" WHERE SCHEMA_NAME IN ('{targets[0]}', '{targets[1]}')"
-            )
-            assert present == ""
+            assert existing(targets) == ""
         finally:
             drop(*targets)
 

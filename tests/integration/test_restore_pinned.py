@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_restore import checksums, definitions, drop
+from tests.integration.test_restore import checksums, definitions, drop, existing
 from tests.support.databases import sql
 from tests.support.schedule_times import on_time
 from tests.support.system import RESTORE, System, running_system
@@ -37,13 +37,6 @@ def _start_unrun(system: System, backup_id: str, suffix: str) -> str:
     )
     assert started.status == 202, started.body
     return str(started.body["id"])
-
-
-def _exists(names: list[str]) -> str:
-    listed = ", ".join(f"'{n}'" for n in names)
-    return sql(
-        f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({listed})"
-    )
 
 
 def test_an_object_replaced_after_validation_is_never_applied(system: System) -> None:
@@ -105,7 +98,7 @@ def test_a_validated_version_that_is_gone_fails_the_restore_with_nothing_applied
         assert error["errorType"] == "SourceMissing", error
         assert "NoSuchVersion" in error["errorMessage"]
         assert validated["status"] == "running"
-        assert _exists(targets) == ""
+        assert existing(targets) == ""
     finally:
         drop(*targets)
 
@@ -127,7 +120,7 @@ def test_a_copy_that_cannot_be_pinned_is_refused_at_validation(system: System) -
         assert outcome.function_error is not None
         error = json.loads(outcome.payload)
         assert "keeps no object versions" in error["errorMessage"], error
-        assert _exists(targets) == ""
+        assert existing(targets) == ""
     finally:
         s3.put_bucket_versioning(
             Bucket=copy["bucket"], VersioningConfiguration={"Status": "Enabled"}
