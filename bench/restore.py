@@ -48,7 +48,7 @@ from platform_backup.domain.backup import BackupCopy
 from platform_backup.domain.frame_index import FrameIndex, restore_phases
 from platform_backup.domain.progress import TIME_MARGIN_SECONDS
 from platform_backup.domain.time_budget import rate_text
-from platform_backup.settings import DEFAULT_RESTORE_APPLY_RATE
+from platform_backup.settings import DEFAULT_RESTORE_APPLY_RATE, DEFAULT_RESTORE_DEFER_KEYS_FROM
 
 REGION = "us-east-1"
 # Issue 15: the parallel restore against the classic one, no slower than myloader's 2 threads;
@@ -428,7 +428,7 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
 
         return source.frames(copy, None, chosen, count)
 
-    target = MariaDbTarget()
+    target = MariaDbTarget(int(DEFAULT_RESTORE_DEFER_KEYS_FROM))
     if spec.get("tables"):
         applied = target.apply(
             connection(),

@@ -123,6 +123,10 @@ class CommonSettings(_Settings):
 RESTORE_STEP_SECONDS = "RESTORE_STEP_SECONDS"
 RESTORE_APPLY_RATE = "RESTORE_APPLY_BYTES_PER_SECOND"
 DEFAULT_RESTORE_APPLY_RATE = 10_000_000.0
+# A table with this much SQL of rows or more gets its secondary keys after its rows, in a parallel
+# restore (adapters/deferred_keys.py); below it they are built as fast row by row.
+RESTORE_DEFER_KEYS_FROM = "RESTORE_DEFER_KEYS_FROM_BYTES"
+DEFAULT_RESTORE_DEFER_KEYS_FROM = float(16 << 20)
 
 
 class ApiSettings(CommonSettings):
@@ -183,6 +187,9 @@ class RestoreSettings(ExecutorSettings):
     restore_step_seconds: float = _variable(RESTORE_STEP_SECONDS, _positive)
     restore_apply_rate: float = _variable(
         RESTORE_APPLY_RATE, _positive, default=DEFAULT_RESTORE_APPLY_RATE
+    )
+    restore_defer_keys_from: float = _variable(
+        RESTORE_DEFER_KEYS_FROM, _positive, default=DEFAULT_RESTORE_DEFER_KEYS_FROM
     )
 
 

@@ -1,4 +1,4 @@
-"""The parallel restore of a framed backup, end to end on the System of test_restore.py: every
+"""The parallel restore of a framed backup, end to end on the local stack: every
 table, view, routine, trigger and event of both fixtures comes back the same on several
 connections, and a connection killed in the middle fails the restore with nothing left."""
 
@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration import test_restore
 from tests.integration.test_restore import checksums, definitions, drop, existing
 from tests.support.databases import ROOT, RUN_ID, sql
 from tests.support.schedule_times import on_time
-from tests.support.system import System, client_wrapper, running_system
+from tests.support.system import RESTORE, System, client_wrapper, running_system
 
 pytestmark = pytest.mark.integration
-system = test_restore.system  # the same System fixture
 
 EVENT = (
     "CREATE EVENT purge_old_audits ON SCHEDULE EVERY 1 DAY DISABLE"
@@ -35,11 +33,33 @@ def events(database: str) -> dict[str, str]:
     return found
 
 
-def test_both_fixtures_come_back_the_same_through_the_parallel_restore(system: System) -> None:
+def tables(database: str) -> dict[str, str]:
+    """SHOW CREATE TABLE of every table: its keys in their order, its AUTO_INCREMENT."""
+    names = sql(
+        "SELECT TABLE_NAME FROM information_schema.TABLES"
+        f" WHERE TABLE_SCHEMA='{database}' AND TABLE_TYPE='BASE TABLE'"
+    ).split()
+    return {name: sql(f"SHOW CREATE TABLE `{database}`.`{name}`") for name in names}
+
+
+# Every table with rows gets its deferrable keys after them (16 MiB of rows deployed).
+DEFER_EVERY_TABLE = {RESTORE: {"RESTORE_DEFER_KEYS_FROM_BYTES": "1"}}
+
+
+def test_both_fixtures_come_back_the_same_through_the_parallel_restore(
+    platform_dbs: list[str],
+) -> None:
+    with running_system(platform_dbs, environment=DEFER_EVERY_TABLE) as system:
+        _both_fixtures_come_back_the_same(system)
+
+
+def _both_fixtures_come_back_the_same(system: System) -> None:
     zstack = system.databases[0]
     sql(EVENT, zstack)
     backup = system.backup(on_time(2))
-    before = {db: (checksums(db), definitions(db), events(db)) for db in system.databases}
+    before = {
+        db: (checksums(db), definitions(db), events(db), tables(db)) for db in system.databases
+    }
     assert events(zstack)
     # When it is restored into new databases on three connections
     started = system.api.post(
@@ -57,7 +77,8 @@ def test_both_fixtures_come_back_the_same_through_the_parallel_restore(system: S
         # (each phase reads its frames by range: some bytes between them twice)
         assert done["bytesRead"] >= backup["compressedBytes"]
         for source, target in restored.items():
-            assert (checksums(target), definitions(target), events(target)) == before[source]
+            after = (checksums(target), definitions(target), events(target), tables(target))
+            assert after == before[source]
     finally:
         drop(*restored.values())
 

@@ -96,7 +96,11 @@ def apply_dump(
 
 
 class MariaDbTarget:
-    """The restore's target server: what exists there, applying, counting and dropping."""
+    """The restore's target server: what exists there, applying, counting and dropping. A
+    parallel restore defers the keys of tables with ``defer_keys_from`` bytes of rows or more."""
+
+    def __init__(self, defer_keys_from: int) -> None:
+        self._defer_keys_from = defer_keys_from
 
     def existing(self, conn: DbConnection, databases: Sequence[str]) -> list[str]:
         with session(conn, DEFAULT_TOOLS) as db:
@@ -161,7 +165,14 @@ class MariaDbTarget:
         **options: Any,
     ) -> Applied:
         return apply_phases(
-            conn, DEFAULT_TOOLS, CLIENT_OPTIONS, tuple(header), phases, read, **options
+            conn,
+            DEFAULT_TOOLS,
+            CLIENT_OPTIONS,
+            tuple(header),
+            phases,
+            read,
+            defer_keys_from=self._defer_keys_from,
+            **options,
         )
 
 

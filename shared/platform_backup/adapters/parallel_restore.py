@@ -6,6 +6,9 @@ sql_mode), then frames, each after a ``USE`` of its (renamed) database. Rows fra
 ``LOCK TABLES``/``UNLOCK TABLES`` (a table's chunks go to any connection; a write lock would
 shut the others out). A phase ends when every client of it has exited 0; the first client that
 fails stops the restore (the others are killed) and its error is the restore's.
+
+A big table (``defer_keys_from`` bytes of rows or more) is made without its deferrable secondary
+keys, which are added once every row is in, before the objects (adapters/deferred_keys.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import zstandard
 
+from platform_backup.adapters.deferred_keys import defer_keys, referenced_columns
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, Session, session
 from platform_backup.domain.frame_index import Frame, Phase
@@ -80,20 +84,33 @@ class _Client:
         return self.err_path.read_bytes()[-2000:].decode("utf-8", "replace").strip()
 
 
-def _pieces(frame: Frame, data: bytes, names: Mapping[str, str], replace: bool) -> list[Any]:
+def _text(data: bytes) -> bytes:
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+def _use(database: str) -> bytes:
+    return b"USE " + quote(database).encode() + b";\n"
+
+
+def _pieces(
+    frame: Frame,
+    data: bytes,
+    names: Mapping[str, str],
+    replace: bool,
+    keys: Callable[[bytes], bytes] | None = None,
+) -> list[Any]:
     """The frame's SQL as a connection of its own runs it, in pieces (no copy of a big frame):
     after a USE of its database, rows without their table lock, database names rewritten
-    (rows never name one)."""
-    text = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    (rows never name one); a definition through ``keys`` when its table's keys wait."""
+    text = _text(data)
     database = frame.section.database
     use: list[Any] = (
-        []
-        if database is None or frame.section.kind == "database"
-        else [b"USE " + quote(names[database]).encode() + b";\n"]
+        [] if database is None or frame.section.kind == "database" else [_use(names[database])]
     )
     if frame.section.kind != "rows":
         rewriter = DumpRewriter(names, replace_existing=replace)
-        return [*use, rewriter.feed(text) + rewriter.flush()]
+        rewritten = rewriter.feed(text) + rewriter.flush()
+        return [*use, keys(rewritten) if keys else rewritten]
     view = memoryview(text)
     start = 0
     if lock := _LOCK.search(text, 0, _EDGE):
@@ -103,6 +120,11 @@ def _pieces(frame: Frame, data: bytes, names: Mapping[str, str], replace: bool) 
     if unlock < 0:
         return [*use, view[start:]]
     return [*use, view[start : unlock + 1], view[unlock + len(_UNLOCK) :]]
+
+
+# One piece of work for a connection: what makes its SQL (run on that connection's thread, where
+# it decompresses in parallel with the others), and the bytes of the dump it accounts for.
+_Work = tuple[Callable[[], list[Any]], int]
 
 
 class ParallelApply:
@@ -127,6 +149,11 @@ class ParallelApply:
         self._lock = threading.Lock()
         self.raw_bytes = 0
         self.error: tuple[int, str] | None = None
+        # Tables whose deferrable keys wait for their rows, the first columns foreign keys
+        # reference, and the statements adding the keys back (database, ALTER TABLE).
+        self.defer_keys_of: frozenset[str] = frozenset()
+        self.referenced: dict[bytes, set[bytes]] = {}
+        self.deferred: list[tuple[str, bytes]] = []
 
     def _client(self) -> _Client:
         self._clients += 1
@@ -134,13 +161,40 @@ class ParallelApply:
         client.write(self._header)
         return client
 
+    def _frame_work(self, frame: Frame, data: bytes) -> _Work:
+        keys = None
+        if frame.section.kind == "table" and frame.table in self.defer_keys_of:
+            database = self._names[frame.section.database or ""]
+
+            def keys(text: bytes) -> bytes:
+                stripped, statements = defer_keys(text, self.referenced)
+                with self._lock:
+                    self.deferred.extend((database, sql) for sql in statements)
+                return stripped
+
+        return (
+            lambda: _pieces(frame, data, self._names, self._replace, keys),
+            frame.raw_length,
+        )
+
     def run(self, phase: Phase, frames: Iterator[bytes], width: int) -> bool:
         """Applies the phase's frames on ``width`` connections (one unless it is parallel);
         False once a client failed (``error`` says how)."""
-        width = max(1, min(width if phase.parallel else 1, len(phase.frames)))
-        if not phase.frames:
+        work = (
+            self._frame_work(frame, data) for frame, data in zip(phase.frames, frames, strict=True)
+        )
+        return self._run(work, len(phase.frames), width if phase.parallel else 1)
+
+    def add_deferred_keys(self, width: int) -> bool:
+        """The keys the definitions left out, a table on each free connection."""
+        work = ((lambda d=d, sql=sql: [_use(d), sql], 0) for d, sql in self.deferred)
+        return self._run(work, len(self.deferred), width)
+
+    def _run(self, items: Iterator[_Work], count: int, width: int) -> bool:
+        if not count:
             return True
-        work: queue.Queue[tuple[Frame, bytes] | None] = queue.Queue(maxsize=width)
+        width = max(1, min(width, count))
+        work: queue.Queue[_Work | None] = queue.Queue(maxsize=width)
         clients = [self._client() for _ in range(width)]
         failed: list[_Client] = []
         # Anything else a consumer meets (a frame it cannot rename, a bug) is raised here, never
@@ -152,11 +206,11 @@ class ParallelApply:
                 while (item := work.get()) is not None:
                     if failed:
                         continue
-                    frame, data = item
-                    for piece in _pieces(frame, data, self._names, self._replace):
+                    pieces, raw_length = item
+                    for piece in pieces():
                         client.write(piece)
                     with self._lock:
-                        self.raw_bytes += frame.raw_length
+                        self.raw_bytes += raw_length
             except BaseException as exc:
                 if not isinstance(exc, _ClientFailed):
                     crashed.append(exc)
@@ -169,10 +223,10 @@ class ParallelApply:
         for thread in threads:
             thread.start()
         try:
-            for frame, data in zip(phase.frames, frames, strict=True):
+            for item in items:
                 if failed:
                     break
-                work.put((frame, data))
+                work.put(item)
                 self._progress(self.raw_bytes)
         except BaseException:
             for client in clients:
@@ -193,7 +247,7 @@ class ParallelApply:
                 client.kill()
             self.error = (code or 1, self._db.redact(failed[0].error()) or "the client stopped")
             return False
-        # Each client has all its frames: the phase is done when every one has run them.
+        # Each client has all its work: the phase is done when every one has run it.
         for client in clients:
             code = client.close()
             if code:
@@ -202,6 +256,15 @@ class ParallelApply:
                 self.error = (code, self._db.redact(client.error()) or "no output")
                 return False
         return True
+
+
+def _big_tables(phases: Sequence[Phase], at_least: int) -> frozenset[str]:
+    rows: dict[str, int] = {}
+    for phase in phases:
+        for frame in phase.frames:
+            if frame.section.kind == "rows" and frame.table:
+                rows[frame.table] = rows.get(frame.table, 0) + frame.raw_length
+    return frozenset(table for table, size in rows.items() if size >= at_least)
 
 
 def apply_phases(
@@ -216,19 +279,33 @@ def apply_phases(
     width: int,
     progress: Callable[[int], None],
     on_start: Callable[[], None],
+    defer_keys_from: int,
 ) -> Applied:
-    """Every phase in turn; ``read(frames)`` gives the frames' checked bytes in their order."""
+    """Every phase in turn; ``read(frames)`` gives the frames' checked bytes in their order.
+    The deferred keys are added after the last phase of rows (``restore_phases``' order)."""
     with session(conn, tools) as db:
         binary = shutil.which(db.tools.client) or db.tools.client
-        head = b"".join(
-            zstandard.ZstdDecompressor().decompressobj().decompress(piece) for piece in read(header)
-        )
+        head = b"".join(_text(piece) for piece in read(header))
         applier = ParallelApply(db, binary, options, head, names, replace_existing, progress)
+        applier.defer_keys_of = _big_tables(phases, defer_keys_from)
         # Every connection runs the header; the dump holds it once.
         applier.raw_bytes = sum(frame.raw_length for frame in header)
         on_start()
-        for phase in phases:
-            if not applier.run(phase, read(phase.frames), width):
+        last_rows = max(
+            (i for i, p in enumerate(phases) if any(f.section.kind == "rows" for f in p.frames)),
+            default=-1,
+        )
+        for i, phase in enumerate(phases):
+            frames = read(phase.frames)
+            if applier.defer_keys_of and any(f.section.kind == "table" for f in phase.frames):
+                # The definitions are small: read at once and searched for the columns foreign
+                # keys reference before any table is made without a key one of them needs.
+                held = list(frames)
+                applier.referenced = referenced_columns(_text(data) for data in held)
+                frames = iter(held)
+            if not applier.run(phase, frames, width) or (
+                i == last_rows and not applier.add_deferred_keys(width)
+            ):
                 code, text = applier.error or (1, "")
                 return Applied(applier.raw_bytes, code, False, text)
         progress(applier.raw_bytes)

@@ -48,7 +48,8 @@ def restore_steps() -> RestoreSteps:
         return read_db_secret(secret_arn or own, current.region)
 
     restores, backups = DynamoRestoreRepository(), DynamoBackupRepository()
-    source, target = S3BackupSource(current.region), MariaDbTarget()
+    source = S3BackupSource(current.region)
+    target = MariaDbTarget(int(current.restore_defer_keys_from))
     return RestoreSteps(
         restores=restores,
         records=RestoreRecords(restores, backups, DynamoLeases(), utcnow),
