@@ -48,7 +48,11 @@ from platform_backup.domain.backup import BackupCopy
 from platform_backup.domain.frame_index import FrameIndex, restore_phases
 from platform_backup.domain.progress import TIME_MARGIN_SECONDS
 from platform_backup.domain.time_budget import rate_text
-from platform_backup.settings import DEFAULT_RESTORE_APPLY_RATE, DEFAULT_RESTORE_DEFER_KEYS_FROM
+from platform_backup.settings import (
+    DEFAULT_RESTORE_APPLY_RATE,
+    DEFAULT_RESTORE_DEFER_KEYS_FROM,
+    RESTORE_DEFER_KEYS_FROM,
+)
 
 REGION = "us-east-1"
 # Issue 15: the parallel restore against the classic one, no slower than myloader's 2 threads;
@@ -59,7 +63,7 @@ TABLE_BYTES_TARGET = 0.01
 TABLE_TIME_TARGET = 0.05
 FRAMED_TIME_TARGET = 1.03
 FRAMED_BYTES_TARGET = 1.01
-WIDTH = min(os.cpu_count() or 1, 4)
+WIDTH = int(os.environ.get("BENCH_RESTORE_WIDTH", min(os.cpu_count() or 1, 4)))
 # Dirty InnoDB pages left by one restore would be flushed during the next one: each restore
 # starts once the server has written back what it flushes by itself (below its adaptive
 # flushing mark it keeps a few hundred pages dirty), or after this long.
@@ -428,7 +432,10 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
 
         return source.frames(copy, None, chosen, count)
 
-    target = MariaDbTarget(int(DEFAULT_RESTORE_DEFER_KEYS_FROM))
+    # The restore function's setting, as it reads it (the default, else the variable).
+    target = MariaDbTarget(
+        int(float(os.environ.get(RESTORE_DEFER_KEYS_FROM, DEFAULT_RESTORE_DEFER_KEYS_FROM)))
+    )
     if spec.get("tables"):
         applied = target.apply(
             connection(),

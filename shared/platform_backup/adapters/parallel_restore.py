@@ -14,15 +14,17 @@ keys, which are added once every row is in, before the objects (adapters/deferre
 from __future__ import annotations
 
 import contextlib
-import queue
 import re
 import shutil
 
 # B404: the MariaDB client runs as an argv list, never through a shell.
 import subprocess  # nosec B404
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from functools import partial
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 import zstandard
 
@@ -36,6 +38,9 @@ _LOCK = re.compile(rb"^LOCK TABLES `(?:[^`]|``)+` WRITE;\n", re.M)
 _UNLOCK = b"\nUNLOCK TABLES;\n"
 # How far into a rows frame its LOCK TABLES, and from its end its UNLOCK TABLES, may be.
 _EDGE = 64 << 10
+# A rows frame is applied in pieces of about this much SQL, each on any free connection: the
+# last 64 MiB frames of a restore would otherwise keep one connection busy while others idle.
+_PIECE = 8 << 20
 
 ReadFrames = Callable[[Sequence[Frame]], Iterator[bytes]]
 
@@ -92,6 +97,10 @@ def _use(database: str) -> bytes:
     return b"USE " + quote(database).encode() + b";\n"
 
 
+def _statement(database: str, sql: bytes) -> list[Any]:
+    return [_use(database), sql]
+
+
 def _pieces(
     frame: Frame,
     data: bytes,
@@ -111,20 +120,121 @@ def _pieces(
         rewriter = DumpRewriter(names, replace_existing=replace)
         rewritten = rewriter.feed(text) + rewriter.flush()
         return [*use, keys(rewritten) if keys else rewritten]
+    pre, start, end, tail = _rows_bounds(text)
     view = memoryview(text)
-    start = 0
+    return [*use, view[:pre], view[start:end], view[tail:]]
+
+
+def _rows_bounds(text: bytes) -> tuple[int, int, int, int]:
+    """Where, in a rows frame's text, its table lock begins, its statements begin and end, and
+    what follows its UNLOCK TABLES begins (the lock and the unlock are left out)."""
+    pre = start = 0
     if lock := _LOCK.search(text, 0, _EDGE):
-        use.append(view[: lock.start()])
-        start = lock.end()
+        pre, start = lock.start(), lock.end()
     unlock = text.rfind(_UNLOCK, max(start, len(text) - _EDGE))
     if unlock < 0:
-        return [*use, view[start:]]
-    return [*use, view[start : unlock + 1], view[unlock + len(_UNLOCK) :]]
+        return pre, start, len(text), len(text)
+    return pre, start, unlock + 1, unlock + len(_UNLOCK)
 
 
-# One piece of work for a connection: what makes its SQL (run on that connection's thread, where
-# it decompresses in parallel with the others), and the bytes of the dump it accounts for.
-_Work = tuple[Callable[[], list[Any]], int]
+def _cuts(text: bytes, start: int, end: int, every: int) -> list[int]:
+    """Offsets between ``start`` and ``end`` where an INSERT begins, ``every`` bytes or more
+    apart (a dump writes a line break inside a value as ``\\n``: a line that starts with
+    INSERT INTO is a statement)."""
+    cuts: list[int] = []
+    at = start + every
+    while at < end and (found := text.find(b"\nINSERT INTO ", at - 1, end)) >= 0:
+        cuts.append(found + 1)
+        at = found + 1 + every
+    return cuts
+
+
+class _Work(NamedTuple):
+    """One piece of work for a connection: what makes its SQL (run on that connection's thread,
+    where it decompresses in parallel with the others), the bytes of the dump it accounts for,
+    and the table it belongs to, when it must wait for that table's earlier work (``after``)."""
+
+    pieces: Callable[[], list[Any]]
+    raw_length: int
+    table: str | None = None
+    after: bool = False
+
+
+class _Schedule:
+    """The work in the order it was fed, to any free connection, except that work ``after`` its
+    table waits until everything fed before it for that table is done; a connection meanwhile
+    takes the next work, so no connection idles while another finishes a table."""
+
+    def __init__(self, width: int) -> None:
+        self._width = width
+        self._cond = threading.Condition()
+        self._ready: deque[_Work] = deque()
+        self._parked: dict[str, deque[_Work]] = {}
+        # Per table: fed and not yet done (parked included).
+        self._open: dict[str, int] = {}
+        self._fed = False
+        self.stopped = False
+
+    def feed(self, work: _Work) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._ready) < self._width or self.stopped)
+            if work.table is not None:
+                waiting = work.after and self._open.get(work.table, 0) > 0
+                self._open[work.table] = self._open.get(work.table, 0) + 1
+                if waiting:
+                    self._parked.setdefault(work.table, deque()).append(work)
+                    return
+            self._ready.append(work)
+            self._cond.notify_all()
+
+    def add(self, table: str, works: Sequence[_Work]) -> None:
+        """Work split from work of ``table`` that is running: it goes first (that waiting for its
+        table ahead of anything parked, which was fed later)."""
+        with self._cond:
+            self._open[table] = self._open.get(table, 0) + len(works)
+            for work in reversed(works):
+                if work.after:
+                    self._parked.setdefault(table, deque()).appendleft(work)
+                else:
+                    self._ready.appendleft(work)
+            self._cond.notify_all()
+
+    def fed(self) -> None:
+        with self._cond:
+            self._fed = True
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+            self._cond.notify_all()
+
+    def take(self) -> _Work | None:
+        """The next work; None once there is none left (or the schedule stopped)."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: (
+                    self._ready
+                    or self.stopped
+                    or (self._fed and not any(self._parked.values()) and not self._ready)
+                )
+            )
+            if self.stopped or not self._ready:
+                return None
+            work = self._ready.popleft()
+            self._cond.notify_all()
+            return work
+
+    def done(self, work: _Work) -> None:
+        if work.table is None:
+            return
+        with self._cond:
+            left = self._open[work.table] = self._open[work.table] - 1
+            parked = self._parked.get(work.table)
+            if parked and left == len(parked):
+                # Everything fed before the first parked work is done: it goes next.
+                self._ready.appendleft(parked.popleft())
+            self._cond.notify_all()
 
 
 class ParallelApply:
@@ -150,10 +260,10 @@ class ParallelApply:
         self.raw_bytes = 0
         self.error: tuple[int, str] | None = None
         # Tables whose deferrable keys wait for their rows, the first columns foreign keys
-        # reference, and the statements adding the keys back (database, ALTER TABLE).
+        # reference, and per table the statement adding its keys back (database, ALTER TABLE).
         self.defer_keys_of: frozenset[str] = frozenset()
         self.referenced: dict[bytes, set[bytes]] = {}
-        self.deferred: list[tuple[str, bytes]] = []
+        self.deferred: dict[str, tuple[str, bytes]] = {}
 
     def _client(self) -> _Client:
         self._clients += 1
@@ -161,21 +271,46 @@ class ParallelApply:
         client.write(self._header)
         return client
 
-    def _frame_work(self, frame: Frame, data: bytes) -> _Work:
+    def _frame_work(
+        self, frame: Frame, data: bytes, after: bool = False, last: bool = False
+    ) -> _Work:
+        """``after``: the frame waits for its table's earlier frames; ``last``: it is the table's
+        last, whose end (keys enabled again, triggers) must run after all its rows."""
+        table = frame.table
+        if frame.section.kind == "rows" and table is not None:
+            return _Work(partial(self._rows, frame, data, last), frame.raw_length, table, after)
         keys = None
-        if frame.section.kind == "table" and frame.table in self.defer_keys_of:
+        if frame.section.kind == "table" and table in self.defer_keys_of:
             database = self._names[frame.section.database or ""]
 
             def keys(text: bytes) -> bytes:
                 stripped, statements = defer_keys(text, self.referenced)
-                with self._lock:
-                    self.deferred.extend((database, sql) for sql in statements)
+                if statements:
+                    with self._lock:
+                        self.deferred[table] = (database, b"".join(statements))
                 return stripped
 
-        return (
-            lambda: _pieces(frame, data, self._names, self._replace, keys),
-            frame.raw_length,
+        return _Work(
+            lambda: _pieces(frame, data, self._names, self._replace, keys), frame.raw_length
         )
+
+    def _rows(self, frame: Frame, data: bytes, last: bool) -> list[Any]:
+        """A rows frame's SQL: its first piece, then the work of its other pieces for any
+        connection (the final one after the others when the frame is its table's last)."""
+        text = _text(data)
+        pre, start, end, tail = _rows_bounds(text)
+        view = memoryview(text)
+        use = _use(self._names[frame.section.database or ""])
+        bounds = [start, *_cuts(text, start, end, _PIECE), end]
+        split: list[_Work] = []
+        for a, b in pairwise(bounds[1:]):
+            final = b == end
+            chunk = [use, view[a:b], view[tail:]] if final else [use, view[a:b]]
+            size = b - a + (len(text) - tail if final else 0)
+            split.append(_Work(partial(list, chunk), size, frame.table, final and last))
+        if not split:
+            return [use, view[:pre], view[start:end], view[tail:]]
+        return [use, view[:pre], view[start : bounds[1]], *split]
 
     def run(self, phase: Phase, frames: Iterator[bytes], width: int) -> bool:
         """Applies the phase's frames on ``width`` connections (one unless it is parallel);
@@ -185,16 +320,36 @@ class ParallelApply:
         )
         return self._run(work, len(phase.frames), width if phase.parallel else 1)
 
-    def add_deferred_keys(self, width: int) -> bool:
-        """The keys the definitions left out, a table on each free connection."""
-        work = ((lambda d=d, sql=sql: [_use(d), sql], 0) for d, sql in self.deferred)
-        return self._run(work, len(self.deferred), width)
+    def run_rows(self, phases: Sequence[Phase], read: ReadFrames, width: int) -> bool:
+        """The rows phases as one schedule, in the object's order: a table's frame of a later
+        phase (its last) waits only for that table's earlier frames, and its deferred keys,
+        added after its last frame, only for its rows; other tables' rows go on meanwhile."""
+        ordered = sorted((f for phase in phases for f in phase.frames), key=lambda f: f.offset)
+        later = {frame for phase in phases[1:] for frame in phase.frames}
+        left: dict[str, int] = {}
+        for frame in ordered:
+            if frame.table:
+                left[frame.table] = left.get(frame.table, 0) + 1
+
+        def work() -> Iterator[_Work]:
+            for frame, data in zip(ordered, read(ordered), strict=True):
+                table = frame.table
+                if table is None:
+                    yield self._frame_work(frame, data)
+                    continue
+                left[table] -= 1
+                yield self._frame_work(frame, data, frame in later, not left[table])
+                if not left[table] and (keys := self.deferred.get(table)):
+                    yield _Work(partial(_statement, *keys), 0, table, True)
+
+        count = len(ordered) + len(self.deferred)
+        return self._run(work(), count, width)
 
     def _run(self, items: Iterator[_Work], count: int, width: int) -> bool:
         if not count:
             return True
         width = max(1, min(width, count))
-        work: queue.Queue[_Work | None] = queue.Queue(maxsize=width)
+        schedule = _Schedule(width)
         clients = [self._client() for _ in range(width)]
         failed: list[_Client] = []
         # Anything else a consumer meets (a frame it cannot rename, a bug) is raised here, never
@@ -203,38 +358,40 @@ class ParallelApply:
 
         def serve(client: _Client) -> None:
             try:
-                while (item := work.get()) is not None:
-                    if failed:
-                        continue
-                    pieces, raw_length = item
-                    for piece in pieces():
-                        client.write(piece)
+                while (item := schedule.take()) is not None:
+                    pieces = item.pieces()
+                    split = [p for p in pieces if isinstance(p, _Work)]
+                    if split and item.table is not None:
+                        schedule.add(item.table, split)
+                    for piece in pieces:
+                        if not isinstance(piece, _Work):
+                            client.write(piece)
                     with self._lock:
-                        self.raw_bytes += raw_length
+                        self.raw_bytes += item.raw_length - sum(w.raw_length for w in split)
+                    schedule.done(item)
             except BaseException as exc:
                 if not isinstance(exc, _ClientFailed):
                     crashed.append(exc)
                 failed.append(client)
-                # Drains the queue so the feeder is never blocked on a dead consumer.
-                while work.get() is not None:
-                    pass
+                # The feeder and the other connections stop; nothing waits on a dead consumer.
+                schedule.stop()
 
         threads = [threading.Thread(target=serve, args=(c,), daemon=True) for c in clients]
         for thread in threads:
             thread.start()
         try:
             for item in items:
-                if failed:
+                if schedule.stopped:
                     break
-                work.put(item)
+                schedule.feed(item)
                 self._progress(self.raw_bytes)
         except BaseException:
+            schedule.stop()
             for client in clients:
                 client.kill()
             raise
         finally:
-            for _ in threads:
-                work.put(None)
+            schedule.fed()
             for thread in threads:
                 thread.join()
         if crashed:
@@ -281,8 +438,8 @@ def apply_phases(
     on_start: Callable[[], None],
     defer_keys_from: int,
 ) -> Applied:
-    """Every phase in turn; ``read(frames)`` gives the frames' checked bytes in their order.
-    The deferred keys are added after the last phase of rows (``restore_phases``' order)."""
+    """Every phase in turn (the consecutive parallel ones, the rows, as one schedule: ``run_rows``);
+    ``read(frames)`` gives the frames' checked bytes in their order."""
     with session(conn, tools) as db:
         binary = shutil.which(db.tools.client) or db.tools.client
         head = b"".join(_text(piece) for piece in read(header))
@@ -291,21 +448,20 @@ def apply_phases(
         # Every connection runs the header; the dump holds it once.
         applier.raw_bytes = sum(frame.raw_length for frame in header)
         on_start()
-        last_rows = max(
-            (i for i, p in enumerate(phases) if any(f.section.kind == "rows" for f in p.frames)),
-            default=-1,
-        )
-        for i, phase in enumerate(phases):
-            frames = read(phase.frames)
-            if applier.defer_keys_of and any(f.section.kind == "table" for f in phase.frames):
-                # The definitions are small: read at once and searched for the columns foreign
-                # keys reference before any table is made without a key one of them needs.
-                held = list(frames)
-                applier.referenced = referenced_columns(_text(data) for data in held)
-                frames = iter(held)
-            if not applier.run(phase, frames, width) or (
-                i == last_rows and not applier.add_deferred_keys(width)
-            ):
+        for together in _runs(phases):
+            if together[0].parallel:
+                ok = applier.run_rows(together, read, width)
+            else:
+                (phase,) = together
+                frames = read(phase.frames)
+                if applier.defer_keys_of and any(f.section.kind == "table" for f in phase.frames):
+                    # The definitions are small: read at once and searched for the columns
+                    # foreign keys reference before any table is made without a key they need.
+                    held = list(frames)
+                    applier.referenced = referenced_columns(_text(data) for data in held)
+                    frames = iter(held)
+                ok = applier.run(phase, frames, width)
+            if not ok:
                 code, text = applier.error or (1, "")
                 return Applied(applier.raw_bytes, code, False, text)
         progress(applier.raw_bytes)
@@ -321,3 +477,14 @@ def apply_phases(
                 f"{applier.raw_bytes} of the index's {expected} bytes of SQL were applied",
             )
         return Applied(applier.raw_bytes, 0, True, "")
+
+
+def _runs(phases: Sequence[Phase]) -> list[list[Phase]]:
+    """The phases in order, consecutive parallel ones together."""
+    runs: list[list[Phase]] = []
+    for phase in phases:
+        if phase.parallel and runs and runs[-1][0].parallel:
+            runs[-1].append(phase)
+        else:
+            runs.append([phase])
+    return runs
