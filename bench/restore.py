@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -424,13 +425,13 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit("the benchmark backup has no frame index")
     read = [0]
 
-    def frames(chosen: Any) -> Iterator[bytes]:
+    def frames(chosen: Any, sql: bool = False) -> Iterator[bytes]:
         base = read[0]
 
         def count(total: int) -> None:
             read[0] = base + total
 
-        return source.frames(copy, None, chosen, count)
+        return source.frames(copy, None, chosen, count, sql)
 
     # The restore function's setting, as it reads it (the default, else the variable).
     target = MariaDbTarget(
@@ -453,7 +454,7 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
             connection(),
             header,
             restore_phases(index),
-            frames,
+            partial(frames, sql=True),
             names=spec["names"],
             replace_existing=False,
             width=WIDTH,

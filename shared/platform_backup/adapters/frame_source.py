@@ -17,22 +17,24 @@ from platform_backup.errors import ChecksumMismatch
 JOIN_GAP = 64 << 10
 
 
-def check_frame(frame: Frame, data: bytes, where: str) -> None:
-    """Raises ChecksumMismatch unless ``data`` is exactly the frame the index describes."""
+def check_frame(frame: Frame, data: bytes, where: str) -> bytes:
+    """The frame's SQL; raises ChecksumMismatch unless ``data`` is exactly the frame the index
+    describes."""
     if len(data) != frame.length:
         raise ChecksumMismatch(
             f"{where}: frame at {frame.offset} is {len(data)} bytes, not {frame.length}"
         )
     decompressor = zstandard.ZstdDecompressor().decompressobj()
     try:
-        size = len(decompressor.decompress(data))
+        text = decompressor.decompress(data)
     except zstandard.ZstdError as exc:
         raise ChecksumMismatch(f"{where}: frame at {frame.offset} is damaged ({exc})") from None
-    if not decompressor.eof or decompressor.unused_data or size != frame.raw_length:
+    if not decompressor.eof or decompressor.unused_data or len(text) != frame.raw_length:
         raise ChecksumMismatch(
             f"{where}: frame at {frame.offset} does not hold the {frame.raw_length} bytes of SQL "
             "the index says"
         )
+    return text
 
 
 def read_frames(
@@ -40,8 +42,10 @@ def read_frames(
     frames: Sequence[Frame],
     on_read: Callable[[int], None],
     where: str,
+    sql: bool = False,
 ) -> Iterator[bytes]:
-    """``frames`` (in the object's order) read with ``read_range(start, end)`` (end exclusive)."""
+    """``frames`` (in the object's order) read with ``read_range(start, end)`` (end exclusive);
+    with ``sql``, the SQL the check decompressed instead of the frames (no second pass)."""
     ordered = sorted(frames, key=lambda f: f.offset)
     done = 0
     read = 0
@@ -52,8 +56,8 @@ def read_frames(
         while done < len(ordered) and ordered[done].end <= end:
             frame = ordered[done]
             piece = data[frame.offset - start : frame.end - start]
-            check_frame(frame, piece, where)
-            yield piece
+            text = check_frame(frame, piece, where)
+            yield text if sql else piece
             done += 1
 
 

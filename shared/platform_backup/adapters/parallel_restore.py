@@ -26,8 +26,6 @@ from functools import partial
 from itertools import pairwise
 from typing import Any, NamedTuple
 
-import zstandard
-
 from platform_backup.adapters.deferred_keys import defer_keys, referenced_columns
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, Session, session
@@ -89,10 +87,6 @@ class _Client:
         return self.err_path.read_bytes()[-2000:].decode("utf-8", "replace").strip()
 
 
-def _text(data: bytes) -> bytes:
-    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
-
-
 def _use(database: str) -> bytes:
     return b"USE " + quote(database).encode() + b";\n"
 
@@ -103,26 +97,21 @@ def _statement(database: str, sql: bytes) -> list[Any]:
 
 def _pieces(
     frame: Frame,
-    data: bytes,
+    text: bytes,
     names: Mapping[str, str],
     replace: bool,
     keys: Callable[[bytes], bytes] | None = None,
 ) -> list[Any]:
-    """The frame's SQL as a connection of its own runs it, in pieces (no copy of a big frame):
-    after a USE of its database, rows without their table lock, database names rewritten
-    (rows never name one); a definition through ``keys`` when its table's keys wait."""
-    text = _text(data)
+    """A frame other than rows as a connection of its own runs it: after a USE of its
+    database, database names rewritten; a definition through ``keys`` when its table's keys
+    wait (rows: ``ParallelApply._rows``)."""
     database = frame.section.database
     use: list[Any] = (
         [] if database is None or frame.section.kind == "database" else [_use(names[database])]
     )
-    if frame.section.kind != "rows":
-        rewriter = DumpRewriter(names, replace_existing=replace)
-        rewritten = rewriter.feed(text) + rewriter.flush()
-        return [*use, keys(rewritten) if keys else rewritten]
-    pre, start, end, tail = _rows_bounds(text)
-    view = memoryview(text)
-    return [*use, view[:pre], view[start:end], view[tail:]]
+    rewriter = DumpRewriter(names, replace_existing=replace)
+    rewritten = rewriter.feed(text) + rewriter.flush()
+    return [*use, keys(rewritten) if keys else rewritten]
 
 
 def _rows_bounds(text: bytes) -> tuple[int, int, int, int]:
@@ -187,13 +176,14 @@ class _Schedule:
             self._ready.append(work)
             self._cond.notify_all()
 
-    def add(self, table: str, works: Sequence[_Work]) -> None:
+    def add(self, table: str | None, works: Sequence[_Work]) -> None:
         """Work split from work of ``table`` that is running: it goes first (that waiting for its
         table ahead of anything parked, which was fed later)."""
         with self._cond:
-            self._open[table] = self._open.get(table, 0) + len(works)
+            if table is not None:
+                self._open[table] = self._open.get(table, 0) + len(works)
             for work in reversed(works):
-                if work.after:
+                if work.after and table is not None:
                     self._parked.setdefault(table, deque()).appendleft(work)
                 else:
                     self._ready.appendleft(work)
@@ -277,7 +267,7 @@ class ParallelApply:
         """``after``: the frame waits for its table's earlier frames; ``last``: it is the table's
         last, whose end (keys enabled again, triggers) must run after all its rows."""
         table = frame.table
-        if frame.section.kind == "rows" and table is not None:
+        if frame.section.kind == "rows":
             return _Work(partial(self._rows, frame, data, last), frame.raw_length, table, after)
         keys = None
         if frame.section.kind == "table" and table in self.defer_keys_of:
@@ -294,10 +284,10 @@ class ParallelApply:
             lambda: _pieces(frame, data, self._names, self._replace, keys), frame.raw_length
         )
 
-    def _rows(self, frame: Frame, data: bytes, last: bool) -> list[Any]:
-        """A rows frame's SQL: its first piece, then the work of its other pieces for any
-        connection (the final one after the others when the frame is its table's last)."""
-        text = _text(data)
+    def _rows(self, frame: Frame, text: bytes, last: bool) -> list[Any]:
+        """A rows frame's SQL without its table lock: its first piece, then the work of its other
+        pieces for any connection (the final one after the others when the frame is its table's
+        last)."""
         pre, start, end, tail = _rows_bounds(text)
         view = memoryview(text)
         use = _use(self._names[frame.section.database or ""])
@@ -361,7 +351,7 @@ class ParallelApply:
                 while (item := schedule.take()) is not None:
                     pieces = item.pieces()
                     split = [p for p in pieces if isinstance(p, _Work)]
-                    if split and item.table is not None:
+                    if split:
                         schedule.add(item.table, split)
                     for piece in pieces:
                         if not isinstance(piece, _Work):
@@ -439,10 +429,10 @@ def apply_phases(
     defer_keys_from: int,
 ) -> Applied:
     """Every phase in turn (the consecutive parallel ones, the rows, as one schedule: ``run_rows``);
-    ``read(frames)`` gives the frames' checked bytes in their order."""
+    ``read(frames)`` gives the frames' checked SQL in their order."""
     with session(conn, tools) as db:
         binary = shutil.which(db.tools.client) or db.tools.client
-        head = b"".join(_text(piece) for piece in read(header))
+        head = b"".join(read(header))
         applier = ParallelApply(db, binary, options, head, names, replace_existing, progress)
         applier.defer_keys_of = _big_tables(phases, defer_keys_from)
         # Every connection runs the header; the dump holds it once.
@@ -458,7 +448,7 @@ def apply_phases(
                     # The definitions are small: read at once and searched for the columns
                     # foreign keys reference before any table is made without a key they need.
                     held = list(frames)
-                    applier.referenced = referenced_columns(_text(data) for data in held)
+                    applier.referenced = referenced_columns(held)
                     frames = iter(held)
                 ok = applier.run(phase, frames, width)
             if not ok:

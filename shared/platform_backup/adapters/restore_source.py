@@ -103,6 +103,7 @@ class S3BackupSource:
         version: str | None,
         frames: Sequence[Frame],
         on_read: Callable[[int], None],
+        sql: bool = False,
     ) -> Iterator[bytes]:
         # Imported here: the API reads manifests with this class and has no use for zstandard.
         from platform_backup.adapters.frame_source import read_frames, s3_range_reader
@@ -116,7 +117,7 @@ class S3BackupSource:
             except (ClientError, BotoCoreError) as exc:
                 raise _fail(copy, copy.key, exc) from exc
 
-        return read_frames(guarded, frames, on_read, f"s3://{copy.bucket}/{copy.key}")
+        return read_frames(guarded, frames, on_read, f"s3://{copy.bucket}/{copy.key}", sql)
 
     def _read(self, copy: BackupCopy, version: str | None) -> Iterator[tuple[bytes, str | None]]:
         s3 = client("s3", _region(copy, self._region))

@@ -401,10 +401,12 @@ class BackupSource(Protocol):
         version: str | None,
         frames: Sequence[Frame],
         on_read: Callable[[int], None],
+        sql: bool = False,
     ) -> Iterator[bytes]:
         """Only ``frames`` of the object (ranged reads), each yielded once it is checked
-        against the index (its length, its SQL's length, zstd's checksum); ``on_read`` gets the
-        bytes read from storage so far. Raises ChecksumMismatch for a frame that does not."""
+        against the index (its length, its SQL's length, zstd's checksum), as it is stored or,
+        with ``sql``, as the SQL the check decompressed; ``on_read`` gets the bytes read from
+        storage so far. Raises ChecksumMismatch for a frame that does not."""
         ...
 
 

@@ -32,7 +32,7 @@ class ApplyWay:
     def read(self) -> int:
         return self.counted[0]
 
-    def frames(self, frames: Sequence[Frame]) -> Iterator[bytes]:
+    def frames(self, frames: Sequence[Frame], sql: bool = False) -> Iterator[bytes]:
         copy = self.restore.sourceCopy
         assert copy is not None  # nosec B101  # narrows a type, not a check
         base = self.counted[0]
@@ -40,7 +40,11 @@ class ApplyWay:
         def count(total: int) -> None:
             self.counted[0] = base + total
 
-        return self.source.frames(copy, self.restore.sourceVersion, frames, count)
+        return self.source.frames(copy, self.restore.sourceVersion, frames, count, sql)
+
+    def sql(self, frames: Sequence[Frame]) -> Iterator[bytes]:
+        """The frames' checked SQL (the parallel restore applies it as it is)."""
+        return self.frames(frames, sql=True)
 
     def apply(
         self,
@@ -58,7 +62,7 @@ class ApplyWay:
                 conn,
                 header,
                 restore_phases(self.index),
-                self.frames,
+                self.sql,
                 names=restore.databases,
                 replace_existing=restore.in_place,
                 width=width,
