@@ -9,9 +9,11 @@ the sync stays listed, whole, and gets its remote copy from the next run; the ne
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,17 +65,39 @@ def small_stack_env(small_database: str, monkeypatch: pytest.MonkeyPatch) -> Non
     protect(monkeypatch, small_database)
 
 
+def dump_held_once(tmp_path: Path) -> dict[str, dict[str, str]]:
+    """The executor's environment with a ``mariadb-dump`` first on its PATH whose first dump
+    passes its first megabyte, then holds the rest for 30 s: the dump is still under way when
+    the test acts, however fast the machine (a big database alone finished first on a quiet
+    one). Later dumps run as they are."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    marker = tmp_path / "held-once"
+    wrapper = directory / "mariadb-dump"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'DUMP="{shutil.which("mariadb-dump")}"\n'
+        'case " $* " in *" --single-transaction "*) ;; *) exec "$DUMP" "$@";; esac\n'
+        f'if [ -e "{marker}" ]; then exec "$DUMP" "$@"; fi\n'
+        f'touch "{marker}"\n'
+        '"$DUMP" "$@" | { head -c 1000000; sleep 30; cat; }\n'
+    )
+    wrapper.chmod(0o755)
+    return {EXECUTOR: {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}}
+
+
 def _dumping(execution: dict[str, Any]) -> bool:
     assert execution["status"] == "running", execution
     return bool(execution["phase"] == "dumping" and execution["progress"]["bytesDumped"] > 0)
 
 
 @pytest.mark.usefixtures("stack_env")
-def test_a_worker_killed_mid_dump_leaves_a_failed_run_and_a_free_plan() -> None:
-    with running_stack() as backups:
-        # Given a run-now whose dump is under way
+def test_a_worker_killed_mid_dump_leaves_a_failed_run_and_a_free_plan(tmp_path: Path) -> None:
+    with running_stack(environment=dump_held_once(tmp_path)) as backups:
+        # Given a run-now whose dump is under way (held)
         execution_id = backups.run_now()
         backups.wait(execution_id, _dumping)
+        assert (tmp_path / "held-once").exists()
         left = backups.scratch(EXECUTOR)
         assert left, "the dump works in /tmp"
         # When the executor's worker is killed (SIGKILL), as an out-of-memory kill would
