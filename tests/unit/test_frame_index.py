@@ -3,6 +3,7 @@ tiles the object, and the frames a restore of chosen tables applies."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -92,6 +93,18 @@ def test_neighbouring_frames_are_read_in_one_range() -> None:
     chosen = index().selection(["zstack.A"])
     assert merged_ranges(chosen) == [(0, 150), (160, 2130)]
     assert merged_ranges(chosen, gap=10) == [(0, 2130)]
+
+
+def test_a_range_holds_at_most_its_limit_unless_one_frame_is_bigger() -> None:
+    frames = index().frames
+    ranges = merged_ranges(frames, limit=1000)
+    assert len(ranges) > 1
+    # Together the ranges cover every frame once, in order, without a gap between neighbours.
+    assert ranges[0][0] == frames[0].offset and ranges[-1][1] == frames[-1].end
+    assert all(a[1] == b[0] for a, b in pairwise(ranges))
+    for start, end in ranges:
+        inside = [f for f in frames if start <= f.offset and f.end <= end]
+        assert end - start <= 1000 or len(inside) == 1
 
 
 def request(**fields: Any) -> RestoreRequest:

@@ -13,8 +13,11 @@ import zstandard
 from platform_backup.domain.frame_index import Frame, merged_ranges
 from platform_backup.errors import ChecksumMismatch
 
-# Frames closer than this are read in one request (the bytes between are read and dropped).
+# Frames closer than this are read in one request (the bytes between are read and dropped), up
+# to this much per request: a whole restore is not one GET held in memory before its first frame
+# is applied, and no response waits half-read while the connections are busy.
 JOIN_GAP = 64 << 10
+JOIN_LIMIT = 16 << 20
 
 
 def check_frame(frame: Frame, data: bytes, where: str) -> bytes:
@@ -49,7 +52,7 @@ def read_frames(
     ordered = sorted(frames, key=lambda f: f.offset)
     done = 0
     read = 0
-    for start, end in merged_ranges(ordered, JOIN_GAP):
+    for start, end in merged_ranges(ordered, JOIN_GAP, JOIN_LIMIT):
         data = read_range(start, end)
         read += len(data)
         on_read(read)

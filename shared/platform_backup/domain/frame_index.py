@@ -153,12 +153,16 @@ class FrameIndex:
         return cls(tuple(frames))
 
 
-def merged_ranges(frames: Sequence[Frame], gap: int = 0) -> list[tuple[int, int]]:
+def merged_ranges(
+    frames: Sequence[Frame], gap: int = 0, limit: int | None = None
+) -> list[tuple[int, int]]:
     """(offset, end) byte ranges covering ``frames`` (in the object's order), neighbours and
-    frames at most ``gap`` bytes apart joined: fewer ranged reads for the same frames."""
+    frames at most ``gap`` bytes apart joined: fewer ranged reads for the same frames. A range
+    grows past ``limit`` bytes only to hold one frame: a reader holds one range at a time."""
     ranges: list[tuple[int, int]] = []
     for frame in frames:
-        if ranges and frame.offset - ranges[-1][1] <= gap:
+        fits = limit is None or (ranges and frame.end - ranges[-1][0] <= limit)
+        if ranges and frame.offset - ranges[-1][1] <= gap and fits:
             ranges[-1] = (ranges[-1][0], max(ranges[-1][1], frame.end))
         else:
             ranges.append((frame.offset, frame.end))
