@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from platform_backup.adapters.mariadb import DbConnection, session
+from platform_backup.adapters.mysql_restore import CLIENT_OPTIONS
+from platform_backup.adapters.parallel_restore import ParallelApply, _Work
 from tests.integration.test_restore import checksums, definitions, drop, existing
 from tests.support.databases import ROOT, RUN_ID, sql
 from tests.support.schedule_times import on_time
@@ -160,3 +166,40 @@ def _kill_a_connection_mid_restore(system: System, lock: str) -> None:
         holder.stdin.close()
         holder.wait()
         drop(*targets)
+
+
+def test_work_after_a_tables_rows_waits_until_they_have_run_not_only_been_handed_out(
+    root_conn: DbConnection,
+) -> None:
+    """A table's trigger or deferred key waits until its rows have run on their connection, not
+    only until they were written to it: a trigger made while rows are in flight rewrites them."""
+    database = f"pdbt_{RUN_ID}_order"
+    sql(
+        f"CREATE DATABASE `{database}`; CREATE TABLE `{database}`.t (id INT PRIMARY KEY);"
+        f" CREATE TABLE `{database}`.seen (count INT);"
+    )
+    # Work that keeps its connection busy for a while (its write blocks on the full pipe)
+    busy = b"DO SLEEP(0.5);\n" + b"-- %s\n" % (b"x" * 2000) * 100
+
+    def items() -> Iterator[_Work]:
+        # Given a table's rows that take two seconds to run, then other work for both
+        # connections, then (while the rows still run) the work that must come after them
+        rows = b"INSERT INTO t VALUES (1); DO SLEEP(2); INSERT INTO t VALUES (2);\n"
+        yield _Work(partial(list, [rows]), 1, "t")
+        yield _Work(partial(list, [busy]), 1)
+        yield _Work(partial(list, [busy]), 1)
+        time.sleep(0.2)
+        # (with what follows it in its frame, as a trigger's is: more than a write buffers)
+        last = b"INSERT INTO seen SELECT COUNT(*) FROM t;\n-- %s\n" % (b"y" * 10000)
+        yield _Work(partial(list, [last]), 1, "t", after=True)
+
+    try:
+        with session(root_conn) as db:
+            header = f"USE `{database}`;\n".encode()
+            apply = ParallelApply(db, "mariadb", CLIENT_OPTIONS, header, {}, False, abs)
+            # When they run on two connections
+            assert apply._run(items(), 4, 2), apply.error
+        # Then the work after the rows saw both of them
+        assert sql(f"SELECT count FROM `{database}`.seen").split() == ["2"]
+    finally:
+        drop(database)

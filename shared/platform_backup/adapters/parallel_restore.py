@@ -4,8 +4,11 @@ Each connection is one ``mariadb`` client, as a whole restore uses, that first r
 header (its session settings: character set, time zone, unique and foreign-key checks off,
 sql_mode), then frames, each after a ``USE`` of its (renamed) database. Rows frames lose their
 ``LOCK TABLES``/``UNLOCK TABLES`` (a table's chunks go to any connection; a write lock would
-shut the others out). A phase ends when every client of it has exited 0; the first client that
-fails stops the restore (the others are killed) and its error is the restore's.
+shut the others out). Work that waits for a table's earlier work (its last rows with its trigger,
+its deferred keys) waits until a marker written after that work comes back from the client that
+ran it: written to a client's pipe is not yet run. A phase ends when every client of it has
+exited 0; the first client that fails stops the restore (the others are killed) and its error is
+the restore's.
 
 A big table (``defer_keys_from`` bytes of rows or more) is made without its deferrable secondary
 keys, which are added once every row is in, before the objects (adapters/deferred_keys.py).
@@ -14,6 +17,7 @@ keys, which are added once every row is in, before the objects (adapters/deferre
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import shutil
 
@@ -39,6 +43,8 @@ _EDGE = 64 << 10
 # A rows frame is applied in pieces of about this much SQL, each on any free connection: the
 # last 64 MiB frames of a restore would otherwise keep one connection busy while others idle.
 _PIECE = 8 << 20
+# What a client prints once it has run a piece of work of a table (``_Client.mark``).
+_MARKER = b"pdb-ran-"
 
 ReadFrames = Callable[[Sequence[Frame]], Iterator[bytes]]
 
@@ -48,19 +54,42 @@ class _ClientFailed(Exception):
 
 
 class _Client:
-    """One ``mariadb`` client fed on its stdin."""
+    """One ``mariadb`` client fed on its stdin. A marker written after a piece of work comes back
+    on its stdout once the server has run everything before it (``ran``); ``ended`` is called
+    once the client has exited and its output is read."""
 
-    def __init__(self, db: Session, binary: str, options: Sequence[str], number: int) -> None:
+    def __init__(
+        self,
+        db: Session,
+        binary: str,
+        options: Sequence[str],
+        number: int,
+        ran: Callable[[_Client, int], None],
+        ended: Callable[[_Client], None],
+    ) -> None:
         self.err_path = db.workdir / f"client-{number}.err"
         with self.err_path.open("wb") as stderr:
             # B603: an argv list, no shell; the arguments are ours, secrets go in a file.
             self.proc = subprocess.Popen(  # nosec B603
-                db.argv(binary, *options),
+                db.argv(binary, *options, "--skip-column-names", "--unbuffered"),
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=db.child_env(),
             )
+        # Per marker written and not yet back: the work it follows and the bytes it accounts for.
+        self.pending: dict[int, tuple[_Work, int]] = {}
+        self._reader = threading.Thread(target=self._read, args=(ran, ended), daemon=True)
+        self._reader.start()
+
+    def _read(self, ran: Callable[[_Client, int], None], ended: Callable[[_Client], None]) -> None:
+        assert self.proc.stdout is not None  # nosec B101  # narrows a type, not a check
+        # A dump's statements print nothing; anything but a marker is read and dropped.
+        for line in self.proc.stdout:
+            if line.startswith(_MARKER):
+                ran(self, int(line[len(_MARKER) :]))
+        self.proc.wait()
+        ended(self)
 
     def write(self, data: Any) -> None:
         assert self.proc.stdin is not None  # nosec B101  # narrows a type, not a check
@@ -69,11 +98,22 @@ class _Client:
         except BrokenPipeError:
             raise _ClientFailed from None
 
+    def mark(self, number: int) -> None:
+        """A marker after what was written, sent to the client now (not left in our buffer)."""
+        assert self.proc.stdin is not None  # nosec B101  # narrows a type, not a check
+        try:
+            self.proc.stdin.write(b"SELECT '%s%d';\n" % (_MARKER, number))
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise _ClientFailed from None
+
     def close(self) -> int:
         with contextlib.suppress(BrokenPipeError):
             assert self.proc.stdin is not None  # nosec B101  # narrows a type, not a check
             self.proc.stdin.close()
-        return self.proc.wait()
+        code = self.proc.wait()
+        self._reader.join()
+        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -82,6 +122,7 @@ class _Client:
         with contextlib.suppress(BrokenPipeError):
             assert self.proc.stdin is not None  # nosec B101  # narrows a type, not a check
             self.proc.stdin.close()
+        self._reader.join()
 
     def error(self) -> str:
         return self.err_path.read_bytes()[-2000:].decode("utf-8", "replace").strip()
@@ -255,9 +296,11 @@ class ParallelApply:
         self.referenced: dict[bytes, set[bytes]] = {}
         self.deferred: dict[str, tuple[str, bytes]] = {}
 
-    def _client(self) -> _Client:
+    def _client(
+        self, ran: Callable[[_Client, int], None], ended: Callable[[_Client], None]
+    ) -> _Client:
         self._clients += 1
-        client = _Client(self._db, self._binary, self._options, self._clients)
+        client = _Client(self._db, self._binary, self._options, self._clients, ran, ended)
         client.write(self._header)
         return client
 
@@ -340,11 +383,29 @@ class ParallelApply:
             return True
         width = max(1, min(width, count))
         schedule = _Schedule(width)
-        clients = [self._client() for _ in range(width)]
         failed: list[_Client] = []
         # Anything else a consumer meets (a frame it cannot rename, a bug) is raised here, never
         # lost with its thread: a frame left out would otherwise pass for applied.
         crashed: list[BaseException] = []
+        numbers = itertools.count(1)
+
+        def ran(client: _Client, number: int) -> None:
+            # Work of a table is done, and counted applied, once its connection has run it: what
+            # waits for it (the table's trigger, its deferred keys) never meets its rows in flight.
+            with self._lock:
+                work, size = client.pending.pop(number)
+                self.raw_bytes += size
+            schedule.done(work)
+
+        def ended(client: _Client) -> None:
+            with self._lock:
+                lost = bool(client.pending)
+            if lost:
+                # It exited before running work it was given: nothing waits for that work.
+                failed.append(client)
+                schedule.stop()
+
+        clients = [self._client(ran, ended) for _ in range(width)]
 
         def serve(client: _Client) -> None:
             try:
@@ -356,9 +417,15 @@ class ParallelApply:
                     for piece in pieces:
                         if not isinstance(piece, _Work):
                             client.write(piece)
+                    size = item.raw_length - sum(w.raw_length for w in split)
+                    if item.table is None:
+                        with self._lock:
+                            self.raw_bytes += size
+                        continue
+                    number = next(numbers)
                     with self._lock:
-                        self.raw_bytes += item.raw_length - sum(w.raw_length for w in split)
-                    schedule.done(item)
+                        client.pending[number] = (item, size)
+                    client.mark(number)
             except BaseException as exc:
                 if not isinstance(exc, _ClientFailed):
                     crashed.append(exc)
