@@ -1,6 +1,7 @@
 """The parallel restore of a framed backup, end to end on the local stack: every
 table, view, routine, trigger and event of both fixtures comes back the same on several
-connections, and a connection killed in the middle fails the restore with nothing left."""
+connections (tables cut in many frames too), work after a table's rows waits until they have run,
+and a connection killed in the middle fails the restore with nothing left."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from platform_backup.adapters import dump_frames
+from platform_backup.adapters.dump_pipeline import run_backup
+from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection, session
-from platform_backup.adapters.mysql_restore import CLIENT_OPTIONS
+from platform_backup.adapters.mysql_restore import CLIENT_OPTIONS, MariaDbTarget
 from platform_backup.adapters.parallel_restore import ParallelApply, _Work
+from platform_backup.adapters.restore_source import S3BackupSource
+from platform_backup.domain.backup import BackupCopy
+from platform_backup.domain.frame_index import FrameIndex, restore_phases
+from tests.integration.conftest import S3Factory
 from tests.integration.test_restore import checksums, definitions, drop, existing
 from tests.support.databases import ROOT, RUN_ID, sql
 from tests.support.schedule_times import on_time
@@ -46,6 +54,10 @@ def tables(database: str) -> dict[str, str]:
         f" WHERE TABLE_SCHEMA='{database}' AND TABLE_TYPE='BASE TABLE'"
     ).split()
     return {name: sql(f"SHOW CREATE TABLE `{database}`.`{name}`") for name in names}
+
+
+def ignore(_: int) -> None:
+    """A progress callback that keeps nothing."""
 
 
 # Every table with rows gets its deferrable keys after them (16 MiB of rows deployed).
@@ -196,10 +208,68 @@ def test_work_after_a_tables_rows_waits_until_they_have_run_not_only_been_handed
     try:
         with session(root_conn) as db:
             header = f"USE `{database}`;\n".encode()
-            apply = ParallelApply(db, "mariadb", CLIENT_OPTIONS, header, {}, False, abs)
+            apply = ParallelApply(db, "mariadb", CLIENT_OPTIONS, header, {}, False, ignore)
             # When they run on two connections
             assert apply._run(items(), 4, 2), apply.error
         # Then the work after the rows saw both of them
         assert sql(f"SELECT count FROM `{database}`.seen").split() == ["2"]
     finally:
         drop(database)
+
+
+def test_tables_cut_in_many_frames_come_back_the_same_through_the_parallel_restore(
+    platform_dbs: list[str],
+    root_conn: DbConnection,
+    buckets: tuple[str, str],
+    s3_client: S3Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a backup of both fixtures in frames of at most 64 KiB of rows (a big table's rows in
+    # several frames, as 64 MiB frames cut a big platform table), keys deferred for every table
+    monkeypatch.setattr(dump_frames, "FRAME_RAW_BYTES", 64 << 10)
+    key = "b/many-frames.sql.zst"
+    run_backup(
+        root_conn,
+        platform_dbs,
+        [Destination(buckets[0], key, s3_client())],
+        backup_id="bk-mf",
+        plan_id="plan-mf",
+        work_dir=str(tmp_path),
+    )
+    copy = BackupCopy(
+        storageId="st-mf",
+        role="local",
+        bucket=buckets[0],
+        region="us-east-1",
+        key=key,
+        manifestKey=key + ".manifest.json",
+    )
+    source = S3BackupSource("us-east-1")
+    index = FrameIndex.from_manifest(source.manifest(copy))
+    assert index is not None
+    audits = index.table_frames(f"{platform_dbs[0]}.AuditsVO")
+    assert len([f for f in audits if f.section.kind == "rows"]) > 1
+    names = {db: f"{db}_mf" for db in platform_dbs}
+    before = {db: (checksums(db), definitions(db), tables(db)) for db in platform_dbs}
+    try:
+        # When it is restored into new databases on three connections
+        applied = MariaDbTarget(1).apply_frames(
+            root_conn,
+            [f for f in index.frames if f.section.kind == "header"],
+            restore_phases(index),
+            lambda chosen: source.frames(copy, None, chosen, ignore, sql=True),
+            names=names,
+            replace_existing=False,
+            width=3,
+            progress=ignore,
+            on_start=lambda: None,
+        )
+        # Then every byte of the dump was applied and every table, view, routine and trigger
+        # is the same
+        assert applied.completed and applied.exit_code == 0, applied.stderr
+        assert applied.raw_bytes == sum(f.raw_length for f in index.frames)
+        for db, target in names.items():
+            assert (checksums(target), definitions(target), tables(target)) == before[db]
+    finally:
+        drop(*names.values())
