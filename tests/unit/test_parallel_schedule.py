@@ -5,7 +5,8 @@ test_parallel_restore.py)."""
 
 from __future__ import annotations
 
-from platform_backup.adapters.parallel_restore import _cuts, _Schedule, _Work
+from platform_backup.adapters.parallel_restore import _cuts, _reading_order, _Schedule, _Work
+from platform_backup.domain.frame_index import Frame, Section
 
 
 def work(name: str, table: str | None = None, after: bool = False) -> _Work:
@@ -71,3 +72,19 @@ def test_rows_are_cut_where_an_insert_begins_at_least_the_piece_size_apart() -> 
     assert cuts == [3 * size, 6 * size, 9 * size]
     assert all(text[cut:].startswith(b"INSERT INTO `t` VALUES") for cut in cuts)
     assert _cuts(text, 0, len(text), len(text)) == []
+
+
+def rows(table: str, offset: int, raw_length: int) -> Frame:
+    return Frame(Section("rows", "db", table), offset, 10, raw_length)
+
+
+def test_tables_whose_keys_wait_are_fed_first_the_biggest_first_each_in_the_objects_order() -> None:
+    a1, a2 = rows("A", 0, 100), rows("A", 10, 100)
+    b1, b2 = rows("B", 20, 300), rows("B", 30, 300)
+    c1 = rows("C", 40, 50)
+    d1, d2 = rows("D", 50, 900), rows("D", 60, 900)
+    # Given the keys of C and D, then of B, waiting for their rows (D the biggest)
+    groups = _reading_order([d2, c1, b2, a1, d1, b1, a2], {"db.B", "db.C", "db.D"})
+    # Then D's frames come first, then B's, then C's, then the rest in the object's order
+    assert groups == [[d1, d2], [b1, b2], [c1], [a1, a2]]
+    assert _reading_order([a2, a1], set()) == [[a1, a2]]

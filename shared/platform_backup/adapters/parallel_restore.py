@@ -25,7 +25,7 @@ import shutil
 import subprocess  # nosec B404
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -354,28 +354,30 @@ class ParallelApply:
         return self._run(work, len(phase.frames), width if phase.parallel else 1)
 
     def run_rows(self, phases: Sequence[Phase], read: ReadFrames, width: int) -> bool:
-        """The rows phases as one schedule, in the object's order: a table's frame of a later
-        phase (its last) waits only for that table's earlier frames, and its deferred keys,
-        added after its last frame, only for its rows; other tables' rows go on meanwhile."""
-        ordered = sorted((f for phase in phases for f in phase.frames), key=lambda f: f.offset)
+        """The rows phases as one schedule (``_reading_order``): a table's frame of a later phase
+        (its last) waits only for that table's earlier frames, and its deferred keys, added after
+        its last frame, only for its rows; other tables' rows go on meanwhile."""
+        groups = _reading_order([f for phase in phases for f in phase.frames], self.deferred)
         later = {frame for phase in phases[1:] for frame in phase.frames}
         left: dict[str, int] = {}
-        for frame in ordered:
-            if frame.table:
-                left[frame.table] = left.get(frame.table, 0) + 1
+        for group in groups:
+            for frame in group:
+                if frame.table:
+                    left[frame.table] = left.get(frame.table, 0) + 1
 
         def work() -> Iterator[_Work]:
-            for frame, data in zip(ordered, read(ordered), strict=True):
-                table = frame.table
-                if table is None:
-                    yield self._frame_work(frame, data)
-                    continue
-                left[table] -= 1
-                yield self._frame_work(frame, data, frame in later, not left[table])
-                if not left[table] and (keys := self.deferred.get(table)):
-                    yield _Work(partial(_statement, *keys), 0, table, True)
+            for group in groups:
+                for frame, data in zip(group, read(group), strict=True):
+                    table = frame.table
+                    if table is None:
+                        yield self._frame_work(frame, data)
+                        continue
+                    left[table] -= 1
+                    yield self._frame_work(frame, data, frame in later, not left[table])
+                    if not left[table] and (keys := self.deferred.get(table)):
+                        yield _Work(partial(_statement, *keys), 0, table, True)
 
-        count = len(ordered) + len(self.deferred)
+        count = sum(len(group) for group in groups) + len(self.deferred)
         return self._run(work(), count, width)
 
     def _run(self, items: Iterator[_Work], count: int, width: int) -> bool:
@@ -470,6 +472,23 @@ class ParallelApply:
                 self.error = (code, self._db.redact(client.error()) or "no output")
                 return False
         return True
+
+
+def _reading_order(frames: Sequence[Frame], deferred: Collection[str]) -> list[list[Frame]]:
+    """The rows frames in the order they are fed, as groups each read in the object's order: the
+    tables whose keys wait for their rows first, the biggest first, then every other table in the
+    object's order. The ``ALTER`` adding a table's keys back runs on one connection for seconds;
+    fed first, it overlaps the other tables' rows instead of ending the restore while the other
+    connections idle."""
+    waiting: dict[str, list[Frame]] = {}
+    rest: list[Frame] = []
+    for frame in sorted(frames, key=lambda f: f.offset):
+        if frame.table is not None and frame.table in deferred:
+            waiting.setdefault(frame.table, []).append(frame)
+        else:
+            rest.append(frame)
+    groups = sorted(waiting.values(), key=lambda g: sum(f.raw_length for f in g), reverse=True)
+    return [*groups, rest] if rest else groups
 
 
 def _big_tables(phases: Sequence[Phase], at_least: int) -> frozenset[str]:
