@@ -109,6 +109,11 @@ def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: 
         )
         assert refused.status == 400, refused.body
         assert [f.split(".")[0] for f in refused.error_fields] == ["tables"], refused.body
+    # A view (ZStack's VmInstanceVO) is refused naming the table it reads
+    refused = system.api.post(path, {"target": new, "tables": [f"{zstack}.VmInstanceVO"]})
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["tables"]
+    assert f"choose the tables they read ({zstack}.VmInstanceEO)" in json.dumps(refused.body)
     # And a backup made before table indexes (its manifest has none) is refused too
     [copy] = backup["copies"]
     s3 = system.client("s3")

@@ -107,6 +107,29 @@ def test_a_range_holds_at_most_its_limit_unless_one_frame_is_bigger() -> None:
         assert end - start <= 1000 or len(inside) == 1
 
 
+def test_a_view_chosen_as_a_table_is_refused_naming_the_table_to_choose() -> None:
+    # Given a backup with ZStack's pair of a table BEO and a view BVO reading it
+    end = index().frames[-1].end
+    built = FrameIndex(
+        (
+            *index().frames,
+            Frame(Section("table", "zstack", "BEO"), end, 30, 120),
+            Frame(Section("view", "zstack", "BVO"), end + 30, 60, 240),
+        )
+    )
+    assert built.views() == ["zstack.V", "zstack.BVO"]
+    # Then choosing a view is refused, naming the table to choose where ZStack's names give it
+    for view, hint in (
+        ("zstack.BVO", "(zstack.BEO)"),
+        ("zstack.V", "choose the tables they read;"),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            check_tables(request(tables=[view, "zstack.A"]), built.tables(), built.views())
+        (detail,) = refused.value.details
+        assert detail.field == "tables"
+        assert f"views, not tables: {view}" in detail.message and hint in detail.message
+
+
 def request(**fields: Any) -> RestoreRequest:
     return RestoreRequest.model_validate({"target": {"mode": "new-database"}, **fields})
 

@@ -76,6 +76,14 @@ class FrameIndex:
                 seen[frame.table] = None
         return list(seen)
 
+    def views(self) -> list[str]:
+        """``database.name`` of every view, in the dump's order."""
+        seen: dict[str, None] = {}
+        for frame in self.frames:
+            if frame.section.kind == "view" and frame.section.database:
+                seen[f"{frame.section.database}.{frame.section.name}"] = None
+        return list(seen)
+
     def table_frames(self, table: str) -> list[Frame]:
         """The frames of one table's definition, rows and triggers, in the object's order."""
         return [frame for frame in self.frames if frame.table == table]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -258,9 +259,12 @@ def check_confirmation(request: RestoreRequest, plan_name: str | None, backup_id
         raise ValidationFailed.of("confirm", f"does not match {what}")
 
 
-def check_tables(request: RestoreRequest, indexed: list[str] | None) -> dict[str, list[str]]:
+def check_tables(
+    request: RestoreRequest, indexed: list[str] | None, views: Sequence[str] = ()
+) -> dict[str, list[str]]:
     """The chosen tables by database, once they are known to be in the backup's table index
-    (``indexed``; None: the backup has none). Only into new databases."""
+    (``indexed``; None: the backup has none). Only into new databases. A view (``views``) is
+    refused naming the table to choose: ZStack's ``...VO`` views read their ``...EO`` tables."""
     if request.tables is None:
         return {}
     if request.target.mode != "new-database":
@@ -270,6 +274,15 @@ def check_tables(request: RestoreRequest, indexed: list[str] | None) -> dict[str
             "tables", "this backup has no table index (made before it existed): restore it whole"
         )
     unknown = sorted(set(request.tables) - set(indexed))
+    if chosen_views := [name for name in unknown if name in views]:
+        tables = (f"{name[:-2]}EO" for name in chosen_views if name.endswith("VO"))
+        hints = [table for table in tables if table in indexed]
+        hint = f" ({', '.join(hints[:20])})" if hints else ""
+        raise ValidationFailed.of(
+            "tables",
+            f"views, not tables: {', '.join(chosen_views[:20])}: choose the tables they read"
+            f"{hint}; a restore of chosen tables makes no view",
+        )
     if unknown:
         raise ValidationFailed.of("tables", f"not in the backup: {', '.join(unknown[:20])}")
     chosen: dict[str, list[str]] = {}

@@ -124,7 +124,9 @@ class RestoreRequests:
         if not copies_for(backup, request.source):
             raise Unprocessable(f"backup '{backup_id}' has no available {request.source} copy")
         index = self._index(backup, request)
-        chosen = check_tables(request, index.tables() if index else None)
+        chosen = check_tables(
+            request, index.tables() if index else None, index.views() if index else ()
+        )
         # A restore of chosen tables applies only their frames (and the header's).
         to_apply = (
             sum(frame.raw_length for frame in index.selection(request.tables))
