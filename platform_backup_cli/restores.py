@@ -181,8 +181,8 @@ def start(
         list[str] | None,
         typer.Option(
             "--table",
-            help="Only this table (database.table; repeat for more), into new databases, "
-            "reading only its part of the backup.",
+            help="Only this table (database.table; repeat for more), into new databases or, "
+            "with --mode in-place, over that table alone, reading only its part of the backup.",
         ),
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Follow it until it ends.")] = False,

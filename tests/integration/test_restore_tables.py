@@ -88,19 +88,60 @@ def test_chosen_tables_are_restored_alone_reading_a_small_part_of_the_backup(
         drop(target)
 
 
+def test_a_chosen_table_restored_in_place_is_the_backups_and_nothing_else_changes(
+    system: System,
+) -> None:
+    zstack, sakila = system.databases
+    backup = system.backup(on_time(3))
+    before = checksums(zstack)
+    # Given a bad DELETE on one table and rows changed in another since the backup
+    sql(
+        "DELETE FROM GlobalConfigVO WHERE category <> 'vm';"
+        " UPDATE ResourceVO SET resourceName = 'changed since' LIMIT 10;",
+        zstack,
+    )
+    changed = checksums(zstack)
+    assert changed["GlobalConfigVO"] != before["GlobalConfigVO"]
+    assert changed["ResourceVO"] != before["ResourceVO"]
+    sakila_before = checksums(sakila)
+    in_place = f"/v1/backups/{backup['id']}/in-place-restores"
+    body = {"target": {"mode": "in-place"}, "tables": [f"{zstack}.GlobalConfigVO"]}
+    # When it is asked unconfirmed, it is refused as any in-place restore
+    refused = system.api.post(in_place, body)
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["confirm"]
+    # When the one table is restored in place, confirmed with the plan's name
+    started = system.api.post(in_place, {**body, "confirm": "platform-db"})
+    assert started.status == 202, started.body
+    done = system.wait(started.body["id"])
+    # Then that table is the backup's again, and every other table keeps its live state
+    assert done["status"] == "succeeded", done
+    assert done["databases"] == {zstack: zstack}
+    after = checksums(zstack)
+    assert after["GlobalConfigVO"] == before["GlobalConfigVO"]
+    assert {t: c for t, c in after.items() if t != "GlobalConfigVO"} == {
+        t: c for t, c in changed.items() if t != "GlobalConfigVO"
+    }
+    assert checksums(sakila) == sakila_before
+    # and a safety backup of the live databases was taken first, and under 1% was read
+    safety = system.api.get(f"/v1/backups/{done['safetyBackupId']}").body
+    assert safety["trigger"] == "pre-restore"
+    assert 0 < done["bytesRead"] < backup["compressedBytes"] / 100
+
+
 def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: System) -> None:
     zstack = system.databases[0]
     backup = system.backup(on_time(1))
     path = f"/v1/backups/{backup['id']}/restores"
     new = {"mode": "new-database", "databaseSuffix": "_no"}
-    # A table the backup does not have, and chosen tables in place, are refused
+    # A table the backup does not have is refused, in place too
     for body in (
         {"target": new, "tables": [f"{zstack}.NoSuchTable"]},
         {"target": new, "tables": ["not-qualified"]},
         {
             "target": {"mode": "in-place"},
             "confirm": "platform-db",
-            "tables": [f"{zstack}.VolumeEO"],
+            "tables": [f"{zstack}.NoSuchTable"],
         },
     ):
         in_place = body["target"] == {"mode": "in-place"}

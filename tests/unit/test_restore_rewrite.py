@@ -51,6 +51,17 @@ def test_in_place_drops_each_database_before_creating_it() -> None:
     assert lines[3].startswith("CREATE DATABASE `zstack` ")
 
 
+def test_chosen_tables_in_place_keep_their_database() -> None:
+    # Given a rewriter for chosen tables in place
+    names = {"zstack": "zstack", "zstack_rest": "zstack_rest"}
+    lines = _feed(DumpRewriter(names, False, keep_existing=True), DUMP, 100).decode().splitlines()
+    # Then the database is created only if it is missing, and nothing drops it
+    assert lines[2] == (
+        "CREATE DATABASE IF NOT EXISTS `zstack` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;"
+    )
+    assert not [line for line in lines if line.startswith("DROP DATABASE")]
+
+
 def test_a_database_the_backup_does_not_list_stops_the_stream() -> None:
     rewriter = DumpRewriter({"zstack": "zstack_v"}, replace_existing=False)
     with pytest.raises(UnexpectedDatabase):

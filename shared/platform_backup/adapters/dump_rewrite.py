@@ -40,13 +40,18 @@ class DumpRewriter:
 
     ``names`` maps each backed-up database to its target. ``replace_existing`` (in place) drops
     each target before the dump creates it, so objects added after the backup are gone too;
-    otherwise the dump's ``IF NOT EXISTS`` is removed, so a target that appeared meanwhile
-    makes the client fail instead of being written into.
+    ``keep_existing`` (chosen tables in place) creates a target only where it is missing and
+    drops nothing: only the tables whose frames follow are replaced, by the dump's own ``DROP
+    TABLE IF EXISTS``. Otherwise the dump's ``IF NOT EXISTS`` is removed, so a target that
+    appeared meanwhile makes the client fail instead of being written into.
     """
 
-    def __init__(self, names: Mapping[str, str], replace_existing: bool) -> None:
+    def __init__(
+        self, names: Mapping[str, str], replace_existing: bool, keep_existing: bool = False
+    ) -> None:
         self._names = dict(names)
         self._replace = replace_existing
+        self._keep = keep_existing
         self._carry = b""
         self._tail = b""
 
@@ -88,6 +93,8 @@ class DumpRewriter:
         if match := _CREATE.fullmatch(line):
             target = self._target(match.group(2))
             rest = match.group(3)
+            if self._keep:
+                return b"CREATE DATABASE IF NOT EXISTS " + quote(target).encode() + rest
             if self._replace:
                 drop = f"DROP DATABASE IF EXISTS {quote(target)};\n".encode()
                 return drop + b"CREATE DATABASE " + quote(target).encode() + rest

@@ -48,11 +48,13 @@ def apply_dump(
     replace_existing: bool,
     progress: Callable[[int], None],
     on_start: Callable[[], None],
+    keep_existing: bool = False,
 ) -> Applied:
-    """Feeds the dump to the client. ``on_start`` runs once, just before the first statement
-    goes out (from then on the target may have changed); ``progress`` gets the raw bytes fed
-    so far after every chunk and may raise to stop (the client is killed, nothing more runs)."""
-    rewriter = DumpRewriter(names, replace_existing)
+    """Feeds the dump to the client (``replace_existing``, ``keep_existing``: DumpRewriter).
+    ``on_start`` runs once, just before the first statement goes out (from then on the target
+    may have changed); ``progress`` gets the raw bytes fed so far after every chunk and may raise
+    to stop (the client is killed, nothing more runs)."""
+    rewriter = DumpRewriter(names, replace_existing, keep_existing)
     decompress = decompressor(compression)
     with session(conn, DEFAULT_TOOLS) as db:
         stderr_path = db.workdir / "client.err"

@@ -74,8 +74,9 @@ class RestoreRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=MAX_TABLES,
-        description="restore only these tables (database.table) into new databases, reading "
-        "only their part of the backup (backups with a table index)",
+        description="restore only these tables (database.table), into new databases or in place "
+        "(only they are replaced), reading only their part of the backup (backups with a table "
+        "index)",
     )
 
 
@@ -263,12 +264,11 @@ def check_tables(
     request: RestoreRequest, indexed: list[str] | None, views: Sequence[str] = ()
 ) -> dict[str, list[str]]:
     """The chosen tables by database, once they are known to be in the backup's table index
-    (``indexed``; None: the backup has none). Only into new databases. A view (``views``) is
-    refused naming the table to choose: ZStack's ``...VO`` views read their ``...EO`` tables."""
+    (``indexed``; None: the backup has none). Into new databases, or in place (confirmed as any
+    in-place restore: only those tables are replaced). A view (``views``) is refused naming the
+    table to choose: ZStack's ``...VO`` views read their ``...EO`` tables."""
     if request.tables is None:
         return {}
-    if request.target.mode != "new-database":
-        raise ValidationFailed.of("tables", "chosen tables are restored into new databases only")
     if indexed is None:
         raise ValidationFailed.of(
             "tables", "this backup has no table index (made before it existed): restore it whole"

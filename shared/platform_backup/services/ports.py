@@ -479,6 +479,7 @@ class TargetServer(Protocol):
         replace_existing: bool,
         progress: Callable[[int], None],
         on_start: Callable[[], None],
+        keep_existing: bool = False,
     ) -> Applied: ...
     def apply_frames(
         self,

@@ -76,12 +76,14 @@ class ApplyWay:
             assert copy is not None  # nosec B101  # narrows a type, not a check
             self.counted[0] = self.backup.compressedBytes
             chunks = self.source.stream(copy, restore.sourceVersion, self.backup.sha256)
+        # Chosen tables in place replace those tables only: their databases stay.
         applied = target.apply(
             conn,
             chunks,
             compression=self.backup.compression,
             names=restore.databases,
-            replace_existing=restore.in_place,
+            replace_existing=restore.in_place and self.chosen is None,
+            keep_existing=restore.in_place and self.chosen is not None,
             progress=progress,
             on_start=on_start,
         )

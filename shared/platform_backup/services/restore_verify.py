@@ -68,14 +68,19 @@ class RestoreVerifier:
         return Verified(counts, warnings)
 
     def _verify_tables(self, restore: Restore, conn: Any, keeper: LeaseKeeper) -> Verified:
-        """Chosen tables: each is there, and nothing else was made (their triggers aside)."""
+        """Chosen tables: each is there, and (into new databases) nothing else was made (their
+        triggers aside); in place the databases' other objects are the live ones, kept."""
         expected = {
             f"{restore.databases[database]}.{table}"
             for database, table in (name.split(".", 1) for name in restore.tables or [])
         }
         found = self._target.objects(conn, list(restore.databases.values()))
         missing = sorted(expected - found.tables)
-        extra = sorted((found.tables - expected) | found.views | found.routines | found.events)
+        extra = (
+            []
+            if restore.in_place
+            else sorted((found.tables - expected) | found.views | found.routines | found.events)
+        )
         if missing or extra:
             raise VerifyFailed(
                 "the restored tables are not the chosen ones: "
