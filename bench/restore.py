@@ -127,7 +127,7 @@ def settle() -> None:
 
 def prepare_classic(s3: Any, bucket: str, key: str, names: dict[str, str], path: Path) -> None:
     """The dump as the classic restore would have it: already naming its new database."""
-    rewriter = DumpRewriter(names, replace_existing=False)
+    rewriter = DumpRewriter(names, "new")
     decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     with path.open("wb") as out:
@@ -443,7 +443,7 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
             frames(index.selection(spec["tables"])),
             compression="zstd",
             names=spec["names"],
-            replace_existing=False,
+            existing="new",
             progress=lambda _applied: None,
             on_start=lambda: None,
         )
@@ -456,7 +456,7 @@ def apply_from_s3(spec: dict[str, Any]) -> dict[str, Any]:
             restore_phases(index),
             partial(frames, sql=True),
             names=spec["names"],
-            replace_existing=False,
+            existing="new",
             width=WIDTH,
             progress=lambda _applied: None,
             on_start=lambda: None,

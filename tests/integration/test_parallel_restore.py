@@ -208,7 +208,7 @@ def test_work_after_a_tables_rows_waits_until_they_have_run_not_only_been_handed
     try:
         with session(root_conn) as db:
             header = f"USE `{database}`;\n".encode()
-            apply = ParallelApply(db, "mariadb", CLIENT_OPTIONS, header, {}, False, ignore)
+            apply = ParallelApply(db, "mariadb", CLIENT_OPTIONS, header, {}, "new", ignore)
             # When they run on two connections
             assert apply._run(items(), 4, 2), apply.error
         # Then the work after the rows saw both of them
@@ -260,7 +260,7 @@ def test_tables_cut_in_many_frames_come_back_the_same_through_the_parallel_resto
             restore_phases(index),
             lambda chosen: source.frames(copy, None, chosen, ignore, sql=True),
             names=names,
-            replace_existing=False,
+            existing="new",
             width=3,
             progress=ignore,
             on_start=lambda: None,

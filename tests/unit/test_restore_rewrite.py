@@ -30,7 +30,7 @@ def _feed(rewriter: DumpRewriter, data: bytes, size: int) -> bytes:
 @pytest.mark.parametrize("size", [1, 7, 64, len(DUMP)])
 def test_statements_naming_a_database_are_renamed_in_any_chunking(size: int) -> None:
     # Given a rewriter into new databases, fed the dump in chunks of any size
-    rewriter = DumpRewriter(NAMES, replace_existing=False)
+    rewriter = DumpRewriter(NAMES, "new")
     out = _feed(rewriter, DUMP, size)
     # Then CREATE, USE and ALTER DATABASE name the new databases; IF NOT EXISTS is gone
     lines = out.decode().splitlines()
@@ -45,7 +45,7 @@ def test_statements_naming_a_database_are_renamed_in_any_chunking(size: int) -> 
 
 
 def test_in_place_drops_each_database_before_creating_it() -> None:
-    rewriter = DumpRewriter({"zstack": "zstack", "zstack_rest": "zstack_rest"}, True)
+    rewriter = DumpRewriter({"zstack": "zstack", "zstack_rest": "zstack_rest"}, "replace")
     lines = _feed(rewriter, DUMP, 100).decode().splitlines()
     assert lines[2] == "DROP DATABASE IF EXISTS `zstack`;"
     assert lines[3].startswith("CREATE DATABASE `zstack` ")
@@ -54,7 +54,7 @@ def test_in_place_drops_each_database_before_creating_it() -> None:
 def test_chosen_tables_in_place_keep_their_database() -> None:
     # Given a rewriter for chosen tables in place
     names = {"zstack": "zstack", "zstack_rest": "zstack_rest"}
-    lines = _feed(DumpRewriter(names, False, keep_existing=True), DUMP, 100).decode().splitlines()
+    lines = _feed(DumpRewriter(names, "keep"), DUMP, 100).decode().splitlines()
     # Then the database is created only if it is missing, and nothing drops it
     assert lines[2] == (
         "CREATE DATABASE IF NOT EXISTS `zstack` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;"
@@ -63,12 +63,12 @@ def test_chosen_tables_in_place_keep_their_database() -> None:
 
 
 def test_a_database_the_backup_does_not_list_stops_the_stream() -> None:
-    rewriter = DumpRewriter({"zstack": "zstack_v"}, replace_existing=False)
+    rewriter = DumpRewriter({"zstack": "zstack_v"}, "new")
     with pytest.raises(UnexpectedDatabase):
         _feed(rewriter, DUMP, 4096)
 
 
 def test_a_stream_cut_before_the_completion_line_is_not_complete() -> None:
-    rewriter = DumpRewriter(NAMES, replace_existing=False)
+    rewriter = DumpRewriter(NAMES, "new")
     _feed(rewriter, DUMP[: DUMP.index(b"-- Dump completed")], 50)
     assert not rewriter.completed

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from platform_backup.domain.dump_rules import DATABASE_LINES
 from platform_backup.errors import Unprocessable
+from platform_backup.services.ports import Existing
 
 _MARKERS = (b"\nCREATE DATABASE ", b"\nUSE ", b"\nALTER DATABASE ")
 # The validation refuses any other spelling (domain/dump_rules.py), so these are all there are.
@@ -38,20 +39,17 @@ def _unquote(raw: bytes) -> str:
 class DumpRewriter:
     """``feed`` the dump's text in any chunking and write what it returns to the client.
 
-    ``names`` maps each backed-up database to its target. ``replace_existing`` (in place) drops
-    each target before the dump creates it, so objects added after the backup are gone too;
-    ``keep_existing`` (chosen tables in place) creates a target only where it is missing and
-    drops nothing: only the tables whose frames follow are replaced, by the dump's own ``DROP
-    TABLE IF EXISTS``. Otherwise the dump's ``IF NOT EXISTS`` is removed, so a target that
-    appeared meanwhile makes the client fail instead of being written into.
+    ``names`` maps each backed-up database to its target. ``existing``: "replace" (in place)
+    drops each target before the dump creates it, so objects added after the backup are gone too;
+    "keep" (chosen tables in place) creates a target only where it is missing and drops nothing:
+    only the tables whose frames follow are replaced, by the dump's own ``DROP TABLE IF EXISTS``;
+    "new" removes the dump's ``IF NOT EXISTS``, so a target that appeared meanwhile makes the
+    client fail instead of being written into.
     """
 
-    def __init__(
-        self, names: Mapping[str, str], replace_existing: bool, keep_existing: bool = False
-    ) -> None:
+    def __init__(self, names: Mapping[str, str], existing: Existing) -> None:
         self._names = dict(names)
-        self._replace = replace_existing
-        self._keep = keep_existing
+        self._existing = existing
         self._carry = b""
         self._tail = b""
 
@@ -93,9 +91,9 @@ class DumpRewriter:
         if match := _CREATE.fullmatch(line):
             target = self._target(match.group(2))
             rest = match.group(3)
-            if self._keep:
+            if self._existing == "keep":
                 return b"CREATE DATABASE IF NOT EXISTS " + quote(target).encode() + rest
-            if self._replace:
+            if self._existing == "replace":
                 drop = f"DROP DATABASE IF EXISTS {quote(target)};\n".encode()
                 return drop + b"CREATE DATABASE " + quote(target).encode() + rest
             return b"CREATE DATABASE " + quote(target).encode() + rest

@@ -22,7 +22,7 @@ from platform_backup.adapters.mariadb import DbConnection, MariaDbTools, in_list
 from platform_backup.adapters.parallel_restore import apply_phases
 from platform_backup.adapters.schema_objects import inspect_objects
 from platform_backup.domain.frame_index import Frame, Phase
-from platform_backup.services.ports import Applied, TargetObjects, TargetSettings
+from platform_backup.services.ports import Applied, Existing, TargetObjects, TargetSettings
 
 # The client reads the dump as the server sent it: binary mode keeps a \0 or \r in the text from
 # being taken for a client command; the packet limit is the server's largest.
@@ -45,16 +45,15 @@ def apply_dump(
     chunks: Iterable[bytes],
     compression: str,
     names: Mapping[str, str],
-    replace_existing: bool,
+    existing: Existing,
     progress: Callable[[int], None],
     on_start: Callable[[], None],
-    keep_existing: bool = False,
 ) -> Applied:
-    """Feeds the dump to the client (``replace_existing``, ``keep_existing``: DumpRewriter).
+    """Feeds the dump to the client (``existing``: DumpRewriter).
     ``on_start`` runs once, just before the first statement goes out (from then on the target
     may have changed); ``progress`` gets the raw bytes fed so far after every chunk and may raise
     to stop (the client is killed, nothing more runs)."""
-    rewriter = DumpRewriter(names, replace_existing, keep_existing)
+    rewriter = DumpRewriter(names, existing)
     decompress = decompressor(compression)
     with session(conn, DEFAULT_TOOLS) as db:
         stderr_path = db.workdir / "client.err"

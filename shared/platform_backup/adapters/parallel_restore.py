@@ -34,7 +34,7 @@ from platform_backup.adapters.deferred_keys import defer_keys, referenced_column
 from platform_backup.adapters.dump_rewrite import DumpRewriter, quote
 from platform_backup.adapters.mariadb import DbConnection, Session, session
 from platform_backup.domain.frame_index import Frame, Phase
-from platform_backup.services.ports import Applied
+from platform_backup.services.ports import Applied, Existing
 
 _LOCK = re.compile(rb"^LOCK TABLES `(?:[^`]|``)+` WRITE;\n", re.M)
 _UNLOCK = b"\nUNLOCK TABLES;\n"
@@ -140,7 +140,7 @@ def _pieces(
     frame: Frame,
     text: bytes,
     names: Mapping[str, str],
-    replace: bool,
+    existing: Existing,
     keys: Callable[[bytes], bytes] | None = None,
 ) -> list[Any]:
     """A frame other than rows as a connection of its own runs it: after a USE of its
@@ -150,7 +150,7 @@ def _pieces(
     use: list[Any] = (
         [] if database is None or frame.section.kind == "database" else [_use(names[database])]
     )
-    rewriter = DumpRewriter(names, replace_existing=replace)
+    rewriter = DumpRewriter(names, existing)
     rewritten = rewriter.feed(text) + rewriter.flush()
     return [*use, keys(rewritten) if keys else rewritten]
 
@@ -276,10 +276,10 @@ class ParallelApply:
         options: Sequence[str],
         header: bytes,
         names: Mapping[str, str],
-        replace: bool,
+        existing: Existing,
         progress: Callable[[int], None],
     ) -> None:
-        self._replace = replace
+        self._existing = existing
         self._db = db
         self._binary = binary
         self._options = options
@@ -324,7 +324,7 @@ class ParallelApply:
                 return stripped
 
         return _Work(
-            lambda: _pieces(frame, data, self._names, self._replace, keys), frame.raw_length
+            lambda: _pieces(frame, data, self._names, self._existing, keys), frame.raw_length
         )
 
     def _rows(self, frame: Frame, text: bytes, last: bool) -> list[Any]:
@@ -508,7 +508,7 @@ def apply_phases(
     phases: Sequence[Phase],
     read: ReadFrames,
     names: Mapping[str, str],
-    replace_existing: bool,
+    existing: Existing,
     width: int,
     progress: Callable[[int], None],
     on_start: Callable[[], None],
@@ -519,7 +519,7 @@ def apply_phases(
     with session(conn, tools) as db:
         binary = shutil.which(db.tools.client) or db.tools.client
         head = b"".join(read(header))
-        applier = ParallelApply(db, binary, options, head, names, replace_existing, progress)
+        applier = ParallelApply(db, binary, options, head, names, existing, progress)
         applier.defer_keys_of = _big_tables(phases, defer_keys_from)
         # Every connection runs the header; the dump holds it once.
         applier.raw_bytes = sum(frame.raw_length for frame in header)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     # Named in annotations only: a function imports the domain models it uses, not all of them
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from platform_backup.domain.storage import Storage, StoragePatch
 
 T = TypeVar("T")
+
+# What a restore does with the target databases that already exist: "new" refuses them (the
+# client fails on the dump's CREATE DATABASE), "replace" drops each before the dump makes it
+# again (in place), "keep" keeps them and replaces only the tables the dump holds (chosen tables
+# in place). Decided once, by the restore (services/restore_apply.py).
+Existing = Literal["new", "replace", "keep"]
 
 
 class Page(NamedTuple, Generic[T]):
@@ -476,10 +482,9 @@ class TargetServer(Protocol):
         *,
         compression: str,
         names: Mapping[str, str],
-        replace_existing: bool,
+        existing: Existing,
         progress: Callable[[int], None],
         on_start: Callable[[], None],
-        keep_existing: bool = False,
     ) -> Applied: ...
     def apply_frames(
         self,
@@ -489,7 +494,7 @@ class TargetServer(Protocol):
         read: Callable[[Sequence[Frame]], Iterator[bytes]],
         *,
         names: Mapping[str, str],
-        replace_existing: bool,
+        existing: Existing,
         width: int,
         progress: Callable[[int], None],
         on_start: Callable[[], None],

@@ -13,7 +13,7 @@ from platform_backup.domain.backup import Backup
 from platform_backup.domain.frame_index import Frame, FrameIndex, restore_phases
 from platform_backup.domain.restore import Restore
 from platform_backup.errors import ChecksumMismatch
-from platform_backup.services.ports import Applied, BackupSource, TargetServer
+from platform_backup.services.ports import Applied, BackupSource, Existing, TargetServer
 from platform_backup.services.restore_tables import chosen_frames
 
 
@@ -31,6 +31,13 @@ class ApplyWay:
     @property
     def read(self) -> int:
         return self.counted[0]
+
+    @property
+    def existing(self) -> Existing:
+        """In place, every database is replaced, but chosen tables replace those tables only."""
+        if not self.restore.in_place:
+            return "new"
+        return "keep" if self.chosen is not None else "replace"
 
     def frames(self, frames: Sequence[Frame], sql: bool = False) -> Iterator[bytes]:
         copy = self.restore.sourceCopy
@@ -64,7 +71,7 @@ class ApplyWay:
                 restore_phases(self.index),
                 self.sql,
                 names=restore.databases,
-                replace_existing=restore.in_place,
+                existing=self.existing,
                 width=width,
                 progress=progress,
                 on_start=on_start,
@@ -76,14 +83,12 @@ class ApplyWay:
             assert copy is not None  # nosec B101  # narrows a type, not a check
             self.counted[0] = self.backup.compressedBytes
             chunks = self.source.stream(copy, restore.sourceVersion, self.backup.sha256)
-        # Chosen tables in place replace those tables only: their databases stay.
         applied = target.apply(
             conn,
             chunks,
             compression=self.backup.compression,
             names=restore.databases,
-            replace_existing=restore.in_place and self.chosen is None,
-            keep_existing=restore.in_place and self.chosen is not None,
+            existing=self.existing,
             progress=progress,
             on_start=on_start,
         )

@@ -448,7 +448,7 @@ class RestoreSteps:
             self._source.stream(copy, None, safety.sha256),
             compression=safety.compression,
             names={name: name for name in safety.databases},
-            replace_existing=True,
+            existing="replace",
             progress=writer.report,
             on_start=lambda: None,
         )
