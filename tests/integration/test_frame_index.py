@@ -112,6 +112,15 @@ def test_the_frame_index_agrees_with_the_object(
     # and views, routines and events are frames of their own kinds
     kinds = {f.section.kind for f in index.frames}
     assert {"header", "database", "view-stub", "view", "routines", "events"} <= kinds
+    # and what each view reads is recorded: every view of the manifest, by the tables and
+    # views its definition names (ZStack's VmInstanceVO its EO table, Sakila's film_list its
+    # five tables)
+    zstack, sakila = platform_dbs[:2]
+    assert sorted(index.reads) == sorted(f"{v['database']}.{v['name']}" for v in manifest["views"])
+    assert index.reads[f"{zstack}.VmInstanceVO"] == (f"{zstack}.VmInstanceEO",)
+    assert sorted(index.reads[f"{sakila}.film_list"]) == [
+        f"{sakila}.{t}" for t in ("actor", "category", "film", "film_actor", "film_category")
+    ]
     # and the same dump cut by the cutter in any chunking gives the same sections, triggers
     # included (a chunk that ends inside a trigger never leaves it in its table's rows frame,
     # which the restore applies beside the table's other rows), each table's frames still
@@ -130,6 +139,7 @@ def test_the_frame_index_agrees_with_the_object(
         got = [decompress(bytes(out[f.offset : f.end])) for f in again.frames]
         assert b"".join(got) == dump
         assert [f.section for f in again.frames] == [f.section for f in index.frames]
+        assert again.reads == index.reads
         assert not [
             f
             for f in again.frames

@@ -129,6 +129,59 @@ def test_a_chosen_table_restored_in_place_is_the_backups_and_nothing_else_change
     assert 0 < done["bytesRead"] < backup["compressedBytes"] / 100
 
 
+def test_a_chosen_view_is_restored_with_the_table_it_reads_and_nothing_else(
+    system: System,
+) -> None:
+    # Given a backup of the platform database, whose VmInstanceVO is a view of VmInstanceEO
+    zstack = system.databases[0]
+    backup = system.backup(on_time(2))
+    before = checksums(zstack)["VmInstanceEO"]
+    rows = sql("SELECT * FROM VmInstanceVO ORDER BY uuid", zstack)
+    triggers = sql(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS"
+        f" WHERE TRIGGER_SCHEMA='{zstack}' AND EVENT_OBJECT_TABLE='VmInstanceEO' ORDER BY 1"
+    ).split()
+    # When the view is restored into a new database
+    started = system.api.post(
+        f"/v1/backups/{backup['id']}/restores",
+        {
+            "target": {"mode": "new-database", "databaseSuffix": "_view"},
+            "tables": [f"{zstack}.VmInstanceVO"],
+        },
+    )
+    assert started.status == 202, started.body
+    target = f"{zstack}_view"
+    try:
+        done = system.wait(started.body["id"])
+        # Then it succeeded, making the view and the table it reads, identical to the source's,
+        # and nothing else
+        assert done["status"] == "succeeded", done
+        assert done["databases"] == {zstack: target}
+        assert made(target) == {
+            "tables": ["VmInstanceEO", "VmInstanceVO"],
+            "routines": [],
+            "events": [],
+            "triggers": triggers,
+        }
+        assert checksums(target)["VmInstanceEO"] == before
+        assert sql("SELECT * FROM VmInstanceVO ORDER BY uuid", target) == rows
+        assert sql("SHOW CREATE VIEW VmInstanceVO", target) == sql(
+            "SHOW CREATE VIEW VmInstanceVO", zstack
+        )
+        # and the view reads the restored table, not the source's
+        definition = sql(
+            "SELECT VIEW_DEFINITION FROM information_schema.VIEWS"
+            f" WHERE TABLE_SCHEMA='{target}' AND TABLE_NAME='VmInstanceVO'"
+        )
+        assert f"from `{target}`.`VmInstanceEO`" in definition
+        assert f"`{zstack}`." not in definition
+        # and it says what came with the view, and read under 1% of the backup
+        assert any(f"{zstack}.VmInstanceEO" in w for w in done["warnings"]), done["warnings"]
+        assert 0 < done["bytesRead"] < backup["compressedBytes"] / 100
+    finally:
+        drop(target)
+
+
 def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: System) -> None:
     zstack = system.databases[0]
     backup = system.backup(on_time(1))
@@ -150,17 +203,20 @@ def test_chosen_tables_the_backup_cannot_give_are_refused_naming_tables(system: 
         )
         assert refused.status == 400, refused.body
         assert [f.split(".")[0] for f in refused.error_fields] == ["tables"], refused.body
-    # A view (ZStack's VmInstanceVO) is refused naming the table it reads
-    refused = system.api.post(path, {"target": new, "tables": [f"{zstack}.VmInstanceVO"]})
-    assert refused.status == 400, refused.body
-    assert refused.error_fields == ["tables"]
-    assert f"choose the tables they read ({zstack}.VmInstanceEO)" in json.dumps(refused.body)
-    # And a backup made before table indexes (its manifest has none) is refused too
+    # A view (ZStack's VmInstanceVO) of a backup made before views' reads were recorded is
+    # refused naming the table it reads
     [copy] = backup["copies"]
     s3 = system.client("s3")
     manifest = json.loads(
         s3.get_object(Bucket=copy["bucket"], Key=copy["manifestKey"])["Body"].read()
     )
+    del manifest["frameIndex"]["viewReads"]
+    s3.put_object(Bucket=copy["bucket"], Key=copy["manifestKey"], Body=json.dumps(manifest))
+    refused = system.api.post(path, {"target": new, "tables": [f"{zstack}.VmInstanceVO"]})
+    assert refused.status == 400, refused.body
+    assert refused.error_fields == ["tables"]
+    assert f"choose the tables they read ({zstack}.VmInstanceEO)" in json.dumps(refused.body)
+    # And a backup made before table indexes (its manifest has none) is refused too
     del manifest["frameIndex"]
     s3.put_object(Bucket=copy["bucket"], Key=copy["manifestKey"], Body=json.dumps(manifest))
     refused = system.api.post(path, {"target": new, "tables": [f"{zstack}.VolumeEO"]})

@@ -14,6 +14,7 @@ from platform_backup.domain.frame_index import (
     FrameIndex,
     Section,
     merged_ranges,
+    view_reads,
 )
 from platform_backup.domain.restore import RestoreRequest, check_tables
 from platform_backup.errors import ValidationFailed
@@ -107,27 +108,106 @@ def test_a_range_holds_at_most_its_limit_unless_one_frame_is_bigger() -> None:
         assert end - start <= 1000 or len(inside) == 1
 
 
-def test_a_view_chosen_as_a_table_is_refused_naming_the_table_to_choose() -> None:
-    # Given a backup with ZStack's pair of a table BEO and a view BVO reading it
+def with_views(reads: dict[str, tuple[str, ...]]) -> FrameIndex:
+    """``index()`` with ZStack's pair of a table BEO and a view BVO, and a view W, after it."""
     end = index().frames[-1].end
-    built = FrameIndex(
+    return FrameIndex(
         (
             *index().frames,
             Frame(Section("table", "zstack", "BEO"), end, 30, 120),
             Frame(Section("view", "zstack", "BVO"), end + 30, 60, 240),
-        )
+            Frame(Section("view", "zstack", "W"), end + 90, 60, 240),
+        ),
+        reads,
     )
-    assert built.views() == ["zstack.V", "zstack.BVO"]
+
+
+def test_a_view_comes_with_the_tables_and_views_it_reads() -> None:
+    # Given a backup whose view V reads the view W, which reads two tables of two databases
+    built = with_views({"zstack.V": ("zstack.W",), "zstack.W": ("zstack.B", "other.A")})
+    assert built.views() == ["zstack.V", "zstack.BVO", "zstack.W"]
+    # Then restoring V makes V and W, and the tables W reads
+    assert built.needs(["zstack.V"]) == (["zstack.B", "other.A"], ["zstack.V", "zstack.W"])
+    assert check_tables(request(tables=["zstack.V"]), built) == {
+        "zstack": ["B", "V", "W"],
+        "other": ["A"],
+    }
+    # And it applies their frames in the dump's order: the tables and the stub in the first
+    # section of their databases, the final views after switching back to theirs
+    chosen = built.selection(["zstack.V"])
+    assert [(f.section.kind, f.section.database, f.section.name) for f in chosen] == [
+        ("header", None, None),
+        ("database", "zstack", "zstack"),
+        ("table", "zstack", "B"),
+        ("rows", "zstack", "B"),
+        ("view-stub", "zstack", "V"),
+        ("database", "other", "other"),
+        ("table", "other", "A"),
+        ("database", "zstack", "zstack"),
+        ("view", "zstack", "V"),
+        ("view", "zstack", "W"),
+    ]
+    # And views reading each other in a circle end (each is made once)
+    circle = with_views({"zstack.V": ("zstack.W",), "zstack.W": ("zstack.V",)})
+    assert circle.needs(["zstack.W"]) == ([], ["zstack.V", "zstack.W"])
+
+
+def test_a_view_whose_reads_the_backup_does_not_record_is_refused_naming_the_table() -> None:
+    # Given a backup made before views' reads were recorded (ZStack's BVO reads BEO)
+    built = with_views({})
     # Then choosing a view is refused, naming the table to choose where ZStack's names give it
-    for view, hint in (
+    for chosen, hint in (
         ("zstack.BVO", "(zstack.BEO)"),
-        ("zstack.V", "choose the tables they read;"),
+        ("zstack.V", "choose the tables they read"),
     ):
         with pytest.raises(ValidationFailed) as refused:
-            check_tables(request(tables=[view, "zstack.A"]), built.tables(), built.views())
+            check_tables(request(tables=[chosen, "zstack.A"]), built)
         (detail,) = refused.value.details
         assert detail.field == "tables"
-        assert f"views, not tables: {view}" in detail.message and hint in detail.message
+        assert f"views, not tables: {chosen}" in detail.message and hint in detail.message
+    # And so is one read by a view whose reads are recorded
+    with pytest.raises(ValidationFailed, match=r"views, not tables: zstack\.W"):
+        check_tables(request(tables=["zstack.V"]), with_views({"zstack.V": ("zstack.W",)}))
+
+
+def test_the_views_reads_read_back_from_the_manifest_and_malformed_ones_are_refused() -> None:
+    built = with_views({"zstack.V": ("zstack.W",), "zstack.W": ()})
+    assert FrameIndex.from_manifest(manifest(built)) == built
+    damaged = manifest(built)
+    damaged["frameIndex"]["viewReads"]["zstack.W"] = "zstack.B"
+    with pytest.raises(BadFrameIndex):
+        FrameIndex.from_manifest(damaged)
+
+
+# The final definitions of two views as mariadb-dump 10.11 writes them (the ZStack fixture's
+# VmInstanceVO, shortened, and a view of another database reading it).
+ZSTACK_VIEW = (
+    "/*!50001 DROP VIEW IF EXISTS `VmInstanceVO`*/;\n"
+    "/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */\n"
+    "/*!50001 VIEW `VmInstanceVO` AS select `VmInstanceEO`.`uuid` AS `uuid`,"
+    "`VmInstanceEO`.`name` AS `name` from `VmInstanceEO` where `VmInstanceEO`.`deleted` is null"
+    " */;\n"
+)
+OTHER_VIEW = (
+    "/*!50001 VIEW `v2` AS select `x`.`uuid` AS `uuid`,`report`.`t`.`a` AS `a` from "
+    "(`zstack`.`VmInstanceVO` `x` join `report`.`t` on(1 = 1)) where `x`.`name` like "
+    "'`zstack`.`VolumeEO`' */;\n"
+)
+
+
+def test_what_a_view_reads_is_found_in_its_definition_among_the_backups_objects() -> None:
+    known = [
+        "zstack.VmInstanceEO",
+        "zstack.VmInstanceVO",
+        "zstack.VolumeEO",
+        "zstack.uuid",  # a table named like a column alias: the alias does not read it
+        "report.t",
+        "report.v2",
+    ]
+    # Unqualified names are of the view's database; the view itself and aliases are not read
+    assert view_reads(ZSTACK_VIEW, "zstack.VmInstanceVO", known) == ("zstack.VmInstanceEO",)
+    # Qualified names are of theirs; a string that looks like a name is not one
+    assert view_reads(OTHER_VIEW, "report.v2", known) == ("report.t", "zstack.VmInstanceVO")
 
 
 def request(**fields: Any) -> RestoreRequest:
@@ -135,7 +215,7 @@ def request(**fields: Any) -> RestoreRequest:
 
 
 def test_chosen_tables_must_be_in_the_index() -> None:
-    tables = index().tables()
+    tables = index()
     assert check_tables(request(), tables) == {}
     assert check_tables(request(tables=["zstack.B", "other.A", "zstack.B"]), tables) == {
         "zstack": ["B"],

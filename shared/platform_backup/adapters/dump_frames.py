@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import zstandard
 
 from platform_backup.adapters.compression import LEVELS, ZSTD_TUNING
-from platform_backup.domain.frame_index import HEADER, Frame, FrameIndex, Section
+from platform_backup.domain.frame_index import HEADER, Frame, FrameIndex, Section, view_reads
 
 FRAME_RAW_BYTES = 64 << 20
+# A view's final definition is kept to find what it reads; one longer than this is not (it is
+# then restored only with the whole backup).
+VIEW_TEXT_BYTES = 1 << 20
 _HEADING = b"\n--\n-- "
 _UNLOCK = b"\nUNLOCK TABLES;\n"
 _INSERT = b"\nINSERT INTO "
@@ -106,6 +110,8 @@ class SectionCutter:
         # is their table's triggers, held back until that heading comes (a trigger is never
         # left in a rows frame, which the restore applies beside the table's other rows).
         self._unlocked = False
+        # Each view's final definition so far, to find what it reads (``finish``).
+        self._views: dict[str, list[bytes]] = {}
 
     def feed(self, chunk: Any) -> None:
         """``chunk``: bytes, or a memoryview that starts at its buffer's first byte (Drain's
@@ -122,8 +128,16 @@ class SectionCutter:
 
     def finish(self) -> FrameIndex:
         held, self._held = self._held, b""
+        self._keep_view(held)
         self._framer.write(held)
-        return self._framer.finish()
+        index = self._framer.finish()
+        known = (*index.tables(), *index.views())
+        reads = {
+            view: view_reads(b"".join(parts).decode("utf-8", "replace"), view, known)
+            for view, parts in self._views.items()
+            if sum(map(len, parts)) <= VIEW_TEXT_BYTES
+        }
+        return replace(index, reads=reads)
 
     def _scan(self, text: Any, end: int) -> None:
         done = 0  # text before this has gone to the framer
@@ -167,6 +181,7 @@ class SectionCutter:
     def _write(self, text: Any, start: int, end: int) -> None:
         """Text [start, end) to the framer; a big table's rows cut at an INSERT on the way."""
         framer = self._framer
+        self._keep_view(memoryview(text)[start:end])
         while self._section.kind == "rows" and framer.frame_raw + (end - start) > self._limit:
             # The first INSERT at or after the limit (none in a chunk: the next chunk's).
             insert = text.find(_INSERT, start + max(0, self._limit - framer.frame_raw - 1), end)
@@ -176,6 +191,12 @@ class SectionCutter:
             start = insert + 1
             self._cut(self._section)
         framer.write(memoryview(text)[start:end])
+
+    def _keep_view(self, text: Any) -> None:
+        if self._section.kind == "view":
+            parts = self._views.setdefault(f"{self._section.database}.{self._section.name}", [])
+            if sum(map(len, parts)) <= VIEW_TEXT_BYTES:
+                parts.append(bytes(text))
 
     def _cut(self, section: Section) -> None:
         self._section, self._unlocked = section, False

@@ -12,12 +12,17 @@ Kinds of frame, in the dump's words:
   ``triggers``: the triggers written after its rows;
 - ``view-stub``: the placeholder table a view gets until ``view`` (its final definition);
 - ``events``, ``routines``: a database's events and its procedures and functions.
+
+Beside the frames, the index records what each view reads (``reads``: the tables and views its
+final definition names, found in the dump's own text as it went by, ``view_reads``), so a view
+can be restored alone with what it needs.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT = 1
@@ -26,10 +31,16 @@ KINDS = frozenset(
 )
 # What a table is made of, in the order a restore applies it.
 TABLE_KINDS = ("table", "rows", "triggers")
+VIEW_KINDS = ("view-stub", "view")
 
 
 class BadFrameIndex(ValueError):
     """The manifest's frame index is not one this code wrote."""
+
+
+class UnknownReads(KeyError):
+    """Views whose reads the index does not record (a backup made before it did): ``args[0]``
+    lists them."""
 
 
 @dataclass(frozen=True)
@@ -67,46 +78,83 @@ class Frame:
 @dataclass(frozen=True)
 class FrameIndex:
     frames: tuple[Frame, ...]
+    # ``database.name`` of each view -> what its definition reads; a view missing here (backups
+    # made before this was recorded) cannot be restored alone.
+    reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def tables(self) -> list[str]:
         """``database.name`` of every table, in the dump's order."""
-        seen: dict[str, None] = {}
-        for frame in self.frames:
-            if frame.section.kind == "table" and frame.table:
-                seen[frame.table] = None
-        return list(seen)
+        return self._names("table")
 
     def views(self) -> list[str]:
         """``database.name`` of every view, in the dump's order."""
+        return self._names("view")
+
+    def _names(self, kind: str) -> list[str]:
         seen: dict[str, None] = {}
         for frame in self.frames:
-            if frame.section.kind == "view" and frame.section.database:
+            if frame.section.kind == kind and frame.section.database:
                 seen[f"{frame.section.database}.{frame.section.name}"] = None
         return list(seen)
+
+    def needs(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
+        """(tables, views) a restore of ``names`` makes: each table named, each view named and,
+        for a view, what it reads, through views it reads too. Raises KeyError naming what the
+        index has neither as a table nor as a view, UnknownReads naming views whose reads it
+        does not record."""
+        tables, views = set(self.tables()), set(self.views())
+        wanted = list(dict.fromkeys(names))
+        missing = [name for name in wanted if name not in tables and name not in views]
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
+        found: dict[str, None] = {}
+        blind: list[str] = []
+        while wanted:
+            name = wanted.pop()
+            if name in found:
+                continue
+            found[name] = None
+            if name in views:
+                if name not in self.reads:
+                    blind.append(name)
+                wanted.extend(self.reads.get(name, ()))
+        if blind:
+            raise UnknownReads(", ".join(sorted(blind)))
+        return [n for n in self.tables() if n in found], [n for n in self.views() if n in found]
 
     def table_frames(self, table: str) -> list[Frame]:
         """The frames of one table's definition, rows and triggers, in the object's order."""
         return [frame for frame in self.frames if frame.table == table]
 
-    def selection(self, tables: Iterable[str]) -> list[Frame]:
-        """The frames a restore of only ``tables`` applies, in the object's order: the header,
-        the first ``database`` frame of each of their databases (it creates it), and each
-        table's frames. Raises KeyError naming a table the index does not have."""
-        wanted = set(tables)
-        missing = sorted(wanted - set(self.tables()))
-        if missing:
-            raise KeyError(", ".join(missing))
-        databases = {name.split(".", 1)[0] for name in wanted}
+    def selection(self, names: Iterable[str]) -> list[Frame]:
+        """The frames a restore of only ``names`` (tables and views) applies, in the object's
+        order: the header, the first ``database`` frame of each of their databases (it creates
+        it) and a later one where their frames follow it (it switches back), each table's
+        frames, each view's stub and final definition, for what the views read too (``needs``,
+        whose errors it raises)."""
+        tables, views = self.needs(names)
+        wanted, chosen_views = set(tables), set(views)
+        databases = {name.split(".", 1)[0] for name in (*tables, *views)}
         chosen: list[Frame] = []
         created: set[str] = set()
+        switch: Frame | None = None  # a later database frame, applied if its section is
         for frame in self.frames:
             kind, database = frame.section.kind, frame.section.database
             if kind == "header":
                 chosen.append(frame)
-            elif kind == "database" and database in databases and database not in created:
-                created.add(database)
-                chosen.append(frame)
-            elif frame.table in wanted:
+            elif kind == "database":
+                switch = None
+                if database in databases and database not in created:
+                    created.add(database)
+                    chosen.append(frame)
+                elif database in databases:
+                    switch = frame
+            elif frame.table in wanted or (
+                kind in VIEW_KINDS and f"{database}.{frame.section.name}" in chosen_views
+            ):
+                if switch is not None:
+                    chosen.append(switch)
+                    switch = None
                 chosen.append(frame)
         return chosen
 
@@ -128,6 +176,7 @@ class FrameIndex:
                 for f in self.frames
                 for s in (f.section,)
             ],
+            "viewReads": {view: list(read) for view, read in self.reads.items()},
         }
 
     @classmethod
@@ -158,7 +207,15 @@ class FrameIndex:
         size = manifest.get("compressedBytes")
         if isinstance(size, int) and position != size:
             raise BadFrameIndex("the frames do not cover the whole object")
-        return cls(tuple(frames))
+        reads = data.get("viewReads", {})
+        if not isinstance(reads, Mapping) or not all(
+            isinstance(view, str)
+            and isinstance(read, list)
+            and all(isinstance(name, str) for name in read)
+            for view, read in reads.items()
+        ):
+            raise BadFrameIndex("the frame index's view reads are malformed")
+        return cls(tuple(frames), {view: tuple(read) for view, read in reads.items()})
 
 
 def merged_ranges(
@@ -230,3 +287,36 @@ def restore_phases(index: FrameIndex) -> list[Phase]:
         Phase("rows-last", tuple(rows_last), True),
         Phase("objects", tuple(objects), False),
     ]
+
+
+# A string literal (skipped), then an optional AS (an alias follows), then a chain of quoted
+# identifiers: `db`.`table`, `table`.`column`, `alias`.
+_VIEW_TOKENS = re.compile(
+    r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\""
+    r"|(\bAS\s+)?((?:`(?:[^`]|``)*`\.)*`(?:[^`]|``)*`)",
+    re.IGNORECASE,
+)
+_IDENTIFIER = re.compile(r"`((?:[^`]|``)*)`")
+
+
+def view_reads(definition: str, view: str, known: Iterable[str]) -> tuple[str, ...]:
+    """What the view ``view`` (``database.name``) reads among the tables and views ``known``,
+    from its definition as mariadb-dump writes it: every name quoted, qualified only when in
+    another database (db.t, t.column, t, each part in backquotes). A column or an
+    alias that happens to share a known table's name adds that table: one table too many is
+    restored, never one too few."""
+    objects = set(known)
+    database = view.split(".", 1)[0]
+    found: dict[str, None] = {}
+    for match in _VIEW_TOKENS.finditer(definition):
+        chain = match.group(2)
+        if chain is None or match.group(1):
+            continue
+        parts = [part.replace("``", "`") for part in _IDENTIFIER.findall(chain)]
+        candidates = [f"{database}.{parts[0]}"]
+        if len(parts) > 1:
+            candidates.append(f"{parts[0]}.{parts[1]}")
+        for name in candidates:
+            if name in objects and name != view:
+                found[name] = None
+    return tuple(found)

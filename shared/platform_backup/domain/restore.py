@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from platform_backup.domain.backup import Backup, BackupCopy
+from platform_backup.domain.frame_index import FrameIndex, UnknownReads
 from platform_backup.errors import FieldError, ValidationFailed
 
 RestoreMode = Literal["new-database", "in-place"]
@@ -74,9 +74,9 @@ class RestoreRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=MAX_TABLES,
-        description="restore only these tables (database.table), into new databases or in place "
-        "(only they are replaced), reading only their part of the backup (backups with a table "
-        "index)",
+        description="restore only these tables or views (database.name; a view comes with the "
+        "tables and views it reads), into new databases or in place (only they are replaced), "
+        "reading only their part of the backup (backups with a table index)",
     )
 
 
@@ -260,33 +260,37 @@ def check_confirmation(request: RestoreRequest, plan_name: str | None, backup_id
         raise ValidationFailed.of("confirm", f"does not match {what}")
 
 
-def check_tables(
-    request: RestoreRequest, indexed: list[str] | None, views: Sequence[str] = ()
-) -> dict[str, list[str]]:
-    """The chosen tables by database, once they are known to be in the backup's table index
-    (``indexed``; None: the backup has none). Into new databases, or in place (confirmed as any
-    in-place restore: only those tables are replaced). A view (``views``) is refused naming the
-    table to choose: ZStack's ``...VO`` views read their ``...EO`` tables."""
+def check_tables(request: RestoreRequest, index: FrameIndex | None) -> dict[str, list[str]]:
+    """What a restore of chosen tables makes, by database, once the backup's table index
+    (``index``; None: the backup has none) has each: a table, or a view with what it reads (the
+    tables, and the views with theirs). Into new databases, or in place (confirmed as any
+    in-place restore: only those are replaced). A view whose reads the backup does not record is
+    refused naming the table to choose: ZStack's ``...VO`` views read their ``...EO`` tables."""
     if request.tables is None:
         return {}
-    if indexed is None:
+    if index is None:
         raise ValidationFailed.of(
             "tables", "this backup has no table index (made before it existed): restore it whole"
         )
-    unknown = sorted(set(request.tables) - set(indexed))
-    if chosen_views := [name for name in unknown if name in views]:
-        tables = (f"{name[:-2]}EO" for name in chosen_views if name.endswith("VO"))
-        hints = [table for table in tables if table in indexed]
+    try:
+        tables, views = index.needs(request.tables)
+    except UnknownReads as exc:
+        blind = str(exc.args[0]).split(", ")
+        indexed = set(index.tables())
+        hints = [f"{name[:-2]}EO" for name in blind if f"{name[:-2]}EO" in indexed]
         hint = f" ({', '.join(hints[:20])})" if hints else ""
         raise ValidationFailed.of(
             "tables",
-            f"views, not tables: {', '.join(chosen_views[:20])}: choose the tables they read"
-            f"{hint}; a restore of chosen tables makes no view",
-        )
-    if unknown:
-        raise ValidationFailed.of("tables", f"not in the backup: {', '.join(unknown[:20])}")
+            f"views, not tables: {', '.join(blind[:20])}: this backup does not record what they "
+            f"read (made before it did): choose the tables they read{hint}",
+        ) from None
+    except KeyError as exc:
+        unknown = str(exc.args[0]).split(", ")
+        raise ValidationFailed.of(
+            "tables", f"not in the backup: {', '.join(unknown[:20])}"
+        ) from None
     chosen: dict[str, list[str]] = {}
-    for name in dict.fromkeys(request.tables):
+    for name in (*tables, *views):
         database, table = name.split(".", 1)
         chosen.setdefault(database, []).append(table)
     return chosen

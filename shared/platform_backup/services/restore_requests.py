@@ -124,9 +124,7 @@ class RestoreRequests:
         if not copies_for(backup, request.source):
             raise Unprocessable(f"backup '{backup_id}' has no available {request.source} copy")
         index = self._index(backup, request)
-        chosen = check_tables(
-            request, index.tables() if index else None, index.views() if index else ()
-        )
+        chosen = check_tables(request, index)
         # A restore of chosen tables applies only their frames (and the header's).
         to_apply = (
             sum(frame.raw_length for frame in index.selection(request.tables))
@@ -166,6 +164,7 @@ class RestoreRequests:
             pointInTime=replay.target if replay else None,
             replay=_replay_record(replay) if replay else None,
             tables=list(dict.fromkeys(request.tables)) if request.tables else None,
+            warnings=_what_comes_along(request.tables, chosen),
             parallelism=request.parallelism,
             startedAt=now,
             updatedAt=now,
@@ -205,3 +204,13 @@ def _replay_record(plan: ReplayPlan) -> RestoreReplay:
         stopBefore=plan.stop_before,
         bytesTotal=plan.replay_bytes,
     )
+
+
+def _what_comes_along(tables: list[str] | None, chosen: dict[str, list[str]]) -> list[str]:
+    """A note naming what a restore of chosen views makes beyond the names asked for."""
+    asked = set(tables or [])
+    along = [f"{db}.{name}" for db, names in chosen.items() for name in names]
+    along = [name for name in along if name not in asked]
+    if not along:
+        return []
+    return [f"the chosen views come with what they read, restored too: {', '.join(along[:20])}"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from platform_backup.domain.frame_index import FrameIndex
 from platform_backup.domain.restore import Restore
 from platform_backup.errors import VerifyFailed
 from platform_backup.services.lease_keeper import LeaseKeeper
@@ -33,7 +34,7 @@ class RestoreVerifier:
             raise VerifyFailed("the restore has no validated copy")
         manifest = self._source.manifest(copy)
         if restore.tables:
-            return self._verify_tables(restore, connect(), keeper)
+            return self._verify_tables(restore, manifest, connect(), keeper)
         expected, checked_kinds = expected_objects(manifest, restore.databases)
         conn = connect()
         found = self._target.objects(conn, list(restore.databases.values()))
@@ -67,19 +68,35 @@ class RestoreVerifier:
             )
         return Verified(counts, warnings)
 
-    def _verify_tables(self, restore: Restore, conn: Any, keeper: LeaseKeeper) -> Verified:
-        """Chosen tables: each is there, and (into new databases) nothing else was made (their
-        triggers aside); in place the databases' other objects are the live ones, kept."""
-        expected = {
-            f"{restore.databases[database]}.{table}"
-            for database, table in (name.split(".", 1) for name in restore.tables or [])
-        }
+    def _verify_tables(
+        self, restore: Restore, manifest: Mapping[str, Any], conn: Any, keeper: LeaseKeeper
+    ) -> Verified:
+        """Chosen tables (and views, with what they read): each is there, and (into new
+        databases) nothing else was made (their triggers aside); in place the databases' other
+        objects are the live ones, kept."""
+        index = FrameIndex.from_manifest(manifest)
+        if index is None:
+            raise VerifyFailed("the backup's manifest lost its table index")
+        tables, views = index.needs(restore.tables or [])
+
+        def renamed(names: list[str]) -> set[str]:
+            return {
+                f"{restore.databases[database]}.{name}"
+                for database, name in (qualified.split(".", 1) for qualified in names)
+            }
+
+        expected_tables, expected_views = renamed(tables), renamed(views)
         found = self._target.objects(conn, list(restore.databases.values()))
-        missing = sorted(expected - found.tables)
+        missing = sorted((expected_tables - found.tables) | (expected_views - found.views))
         extra = (
             []
             if restore.in_place
-            else sorted((found.tables - expected) | found.views | found.routines | found.events)
+            else sorted(
+                (found.tables - expected_tables)
+                | (found.views - expected_views)
+                | found.routines
+                | found.events
+            )
         )
         if missing or extra:
             raise VerifyFailed(
@@ -94,7 +111,11 @@ class RestoreVerifier:
                 )
             )
         keeper.check()
-        return Verified(self._target.row_counts(conn, sorted(expected)), list(restore.warnings))
+        views_made = {
+            f"view {name}": found.definitions.get(f"view {name}", "") for name in expected_views
+        }
+        warnings = [*restore.warnings, *foreign_references(views_made, restore.databases)]
+        return Verified(self._target.row_counts(conn, sorted(expected_tables)), warnings)
 
 
 def expected_objects(
