@@ -7,7 +7,8 @@ from __future__ import annotations
 import secrets
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import boto3
 import moto.s3.models
@@ -15,6 +16,9 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from platform_backup.adapters import dump_frames
+from platform_backup.adapters.dump_pipeline import run_backup
+from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection
 from tests.support.databases import FIXTURES, RUN_ID, load, sql
 
@@ -120,6 +124,35 @@ def platform_dbs() -> Iterator[list[str]]:
 @pytest.fixture
 def root_conn() -> DbConnection:
     return DbConnection(host="127.0.0.1", port=3306, username="root", password="")
+
+
+class SmallFrames(NamedTuple):
+    key: str  # the backup's object in the first of ``buckets``; its manifest beside it
+    result: Any  # run_backup's
+
+
+@pytest.fixture
+def small_frames_backup(
+    platform_dbs: list[str],
+    root_conn: DbConnection,
+    buckets: tuple[str, str],
+    s3_client: S3Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> SmallFrames:
+    """Both fixtures backed up in frames of at most 64 KiB of rows, so their bigger tables span
+    several (as 64 MiB frames cut a big platform table)."""
+    monkeypatch.setattr(dump_frames, "FRAME_RAW_BYTES", 64 << 10)
+    key = "b/small-frames.sql.zst"
+    result = run_backup(
+        root_conn,
+        platform_dbs,
+        [Destination(buckets[0], key, s3_client())],
+        backup_id="bk-sf",
+        plan_id="plan-sf",
+        work_dir=str(tmp_path),
+    )
+    return SmallFrames(key, result)
 
 
 @pytest.fixture

@@ -7,18 +7,13 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 import zstandard
 
-from platform_backup.adapters import dump_frames
 from platform_backup.adapters.dump_frames import FramedZstd, SectionCutter
-from platform_backup.adapters.dump_pipeline import run_backup
-from platform_backup.adapters.failover_upload import Destination
-from platform_backup.adapters.mariadb import DbConnection
 from platform_backup.domain.frame_index import FrameIndex
-from tests.integration.conftest import S3Factory
+from tests.integration.conftest import S3Factory, SmallFrames
 
 pytestmark = pytest.mark.integration
 
@@ -60,27 +55,17 @@ def decompress(data: bytes) -> bytes:
 
 def test_the_frame_index_agrees_with_the_object(
     platform_dbs: list[str],
-    root_conn: DbConnection,
     buckets: tuple[str, str],
     s3_client: S3Factory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    small_frames_backup: SmallFrames,
 ) -> None:
-    # Given frames of at most 64 KiB of rows, so the fixtures' bigger tables span several
-    monkeypatch.setattr(dump_frames, "FRAME_RAW_BYTES", 64 << 10)
+    # Given the fixtures backed up in frames of at most 64 KiB of rows, so their bigger tables
+    # span several
     s3 = s3_client()
-    # When the fixtures are backed up
-    result = run_backup(
-        root_conn,
-        platform_dbs,
-        [Destination(buckets[0], "b/framed.sql.zst", s3)],
-        backup_id="bk-f",
-        plan_id="plan-f",
-        work_dir=str(tmp_path),
-    )
-    data = s3.get_object(Bucket=buckets[0], Key="b/framed.sql.zst")["Body"].read()
+    key, result = small_frames_backup
+    data = s3.get_object(Bucket=buckets[0], Key=key)["Body"].read()
     manifest = json.loads(
-        s3.get_object(Bucket=buckets[0], Key="b/framed.sql.zst.manifest.json")["Body"].read()
+        s3.get_object(Bucket=buckets[0], Key=f"{key}.manifest.json")["Body"].read()
     )
     index = FrameIndex.from_manifest(manifest)
     assert index is not None

@@ -14,16 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from platform_backup.adapters import dump_frames
-from platform_backup.adapters.dump_pipeline import run_backup
-from platform_backup.adapters.failover_upload import Destination
 from platform_backup.adapters.mariadb import DbConnection, session
 from platform_backup.adapters.mysql_restore import CLIENT_OPTIONS, MariaDbTarget
 from platform_backup.adapters.parallel_restore import ParallelApply, _Work
 from platform_backup.adapters.restore_source import S3BackupSource
 from platform_backup.domain.backup import BackupCopy
 from platform_backup.domain.frame_index import FrameIndex, restore_phases
-from tests.integration.conftest import S3Factory
+from tests.integration.conftest import SmallFrames
 from tests.integration.test_restore import checksums, definitions, drop, existing
 from tests.support.databases import ROOT, RUN_ID, sql
 from tests.support.schedule_times import on_time
@@ -221,22 +218,11 @@ def test_tables_cut_in_many_frames_come_back_the_same_through_the_parallel_resto
     platform_dbs: list[str],
     root_conn: DbConnection,
     buckets: tuple[str, str],
-    s3_client: S3Factory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    small_frames_backup: SmallFrames,
 ) -> None:
     # Given a backup of both fixtures in frames of at most 64 KiB of rows (a big table's rows in
     # several frames, as 64 MiB frames cut a big platform table), keys deferred for every table
-    monkeypatch.setattr(dump_frames, "FRAME_RAW_BYTES", 64 << 10)
-    key = "b/many-frames.sql.zst"
-    run_backup(
-        root_conn,
-        platform_dbs,
-        [Destination(buckets[0], key, s3_client())],
-        backup_id="bk-mf",
-        plan_id="plan-mf",
-        work_dir=str(tmp_path),
-    )
+    key = small_frames_backup.key
     copy = BackupCopy(
         storageId="st-mf",
         role="local",

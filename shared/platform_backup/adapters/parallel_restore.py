@@ -24,7 +24,7 @@ import shutil
 # B404: the MariaDB client runs as an argv list, never through a shell.
 import subprocess  # nosec B404
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import pairwise
@@ -359,11 +359,7 @@ class ParallelApply:
         its last frame, only for its rows; other tables' rows go on meanwhile."""
         groups = _reading_order([f for phase in phases for f in phase.frames], self.deferred)
         later = {frame for phase in phases[1:] for frame in phase.frames}
-        left: dict[str, int] = {}
-        for group in groups:
-            for frame in group:
-                if frame.table:
-                    left[frame.table] = left.get(frame.table, 0) + 1
+        left = Counter(frame.table for group in groups for frame in group if frame.table)
 
         def work() -> Iterator[_Work]:
             for group in groups:
