@@ -13,6 +13,7 @@ in this process: the unit tests' in-process moto (mock_aws), which no other proc
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import logging
@@ -292,7 +293,17 @@ def _load_module(spec: FunctionSpec) -> ModuleType:
     if import_spec is None or import_spec.loader is None:
         raise ImportError(f"cannot import {spec.source}")
     module = importlib.util.module_from_spec(import_spec)
-    import_spec.loader.exec_module(module)
+    thresholds = gc.get_threshold()
+    try:
+        import_spec.loader.exec_module(module)
+    finally:
+        # A handler's init freezes what exists when it ends and holds off full collections
+        # meanwhile (platform_backup/startup.py): right for a Lambda environment, which inits
+        # once. This process loads every function, again for every test's invoker: frozen, the
+        # garbage earlier ones left (moto's backends, botocore's sessions) would never be freed,
+        # and an init that raised would leave full collections off for good.
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     return module
 
 
